@@ -1,0 +1,3 @@
+// Package natsapi serves the engine over NATS request/reply and maps engine
+// errors to NATS responses.
+package natsapi
