@@ -1,3 +1,10 @@
-// Package natsapi serves the engine over NATS request/reply and maps engine
-// errors to NATS responses.
+// Package natsapi serves the engine over NATS request/reply as a discoverable
+// micro service (transactions, document reads, datasets), maps engine errors
+// to NATS responses in one table, and provides the matching client.
+//
+// Subjects live under [Prefix] and carry at most one caller-chosen token, a
+// dataset name, which is validated before it is ever put into a subject (by
+// the client) and after it is taken out of one (by the server). Document ids,
+// which contain dots, travel only in message bodies. The subject space,
+// headers and bodies are documented in docs/nats.md.
 package natsapi

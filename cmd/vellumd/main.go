@@ -1,0 +1,207 @@
+// Command vellumd is the Vellum daemon: it keeps the datasets in one Pebble
+// store, runs an embedded NATS server (or joins an external one) and serves
+// transactions, document reads and datasets over NATS request/reply.
+//
+// On first start it writes a random administrator token to DATA/admin.token
+// (mode 0600); until access control lands every request must carry it as
+// "Authorization: Bearer <token>". SIGINT or SIGTERM shut it down cleanly.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/cobra"
+	"github.com/vellum-db/vellum"
+	"github.com/vellum-db/vellum/transport/natsapi"
+)
+
+// config holds the daemon's flags.
+type config struct {
+	data       string
+	natsListen string
+	natsURL    string
+	logLevel   string
+	logFormat  string
+}
+
+// shutdownTimeout bounds the wait for requests in flight at shutdown.
+const shutdownTimeout = 30 * time.Second
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "vellumd:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	var cfg config
+	cmd := &cobra.Command{
+		Use:   "vellumd",
+		Short: "The Vellum document store daemon",
+		Long: `vellumd keeps Vellum's datasets in a Pebble store under --data and serves
+them over NATS: through an embedded NATS server listening on --nats-listen,
+or through the external NATS server at --nats-url.
+
+On first start it writes a random administrator token to DATA/admin.token
+(mode 0600). Every request must carry it as "Authorization: Bearer <token>"
+(the vellum CLI reads it from --token or VELLUM_TOKEN).`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return run(ctx, cfg, os.Stderr, stop)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.data, "data", "./vellum-data", "directory of the store, the NATS JetStream files and admin.token")
+	f.StringVar(&cfg.natsListen, "nats-listen", "127.0.0.1:4222", "HOST:PORT of the embedded NATS server (port 0 picks a free one)")
+	f.StringVar(&cfg.natsURL, "nats-url", "", "use the external NATS server at this URL instead of embedding one")
+	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+// run runs the daemon until ctx is done, then shuts it down. stopSignals is
+// called once shutdown starts, so that a second signal kills the process.
+func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) error {
+	log, err := newLogger(cfg.logLevel, cfg.logFormat, stderr)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(cfg.data)
+	if err != nil {
+		return fmt.Errorf("--data %q: %w", cfg.data, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating the data directory: %w", err)
+	}
+
+	tokenPath := filepath.Join(dir, "admin.token")
+	token, created, err := loadOrCreateToken(tokenPath)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("wrote a new administrator token", "file", tokenPath)
+	}
+
+	storeDir := filepath.Join(dir, "store")
+	eng, err := vellum.Open(storeDir, vellum.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("opening the store in %s: %w", storeDir, err)
+	}
+	engOpen := true
+	defer func() { // on the error paths below
+		if engOpen {
+			_ = eng.Close()
+		}
+	}()
+
+	var (
+		ns      *server.Server
+		nc      *nats.Conn
+		natsURL string
+		mode    string
+	)
+	closed := make(chan struct{})
+	connOpts := []nats.Option{
+		nats.Name("vellumd"),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("disconnected from NATS", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("reconnected to NATS", "url", c.ConnectedUrlRedacted()) }),
+	}
+	if cfg.natsURL == "" {
+		mode = "embedded"
+		ns, err = startEmbeddedNATS(cfg.natsListen, filepath.Join(dir, "nats"), log, cfg.logLevel == "debug")
+		if err != nil {
+			return err
+		}
+		defer ns.Shutdown() // on the error paths below; a no-op after the first
+		natsURL = ns.ClientURL()
+		nc, err = nats.Connect(natsURL, append(connOpts, nats.InProcessServer(ns))...)
+	} else {
+		mode = "external"
+		nc, err = nats.Connect(cfg.natsURL, append(connOpts, nats.MaxReconnects(-1))...)
+		if err == nil {
+			natsURL = nc.ConnectedUrlRedacted()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("connecting to the %s NATS server: %w", mode, err)
+	}
+	defer nc.Close()
+
+	srv, err := natsapi.Serve(nc, eng, natsapi.Options{Auth: natsapi.AdminToken(token), Logger: log})
+	if err != nil {
+		return err
+	}
+	log.Info("vellumd ready",
+		"data", dir,
+		"nats", mode,
+		"nats_url", natsURL,
+		"api", natsapi.Prefix,
+		"admin_token_file", tokenPath)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "reason", context.Cause(ctx))
+	case <-closed:
+		runErr = errors.New("the NATS connection closed")
+		log.Error("shutting down: the NATS connection closed")
+	}
+	stopSignals()
+
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Close(sctx); err != nil {
+		log.Error("stopping the service", "error", err)
+		runErr = errors.Join(runErr, err)
+	}
+	nc.Close()
+	engOpen = false
+	if err := eng.Close(); err != nil {
+		runErr = errors.Join(runErr, fmt.Errorf("closing the store: %w", err))
+	}
+	if ns != nil {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}
+	if runErr == nil {
+		log.Info("vellumd stopped")
+	}
+	return runErr
+}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

@@ -1,0 +1,144 @@
+package natsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/vellum-db/vellum"
+)
+
+// DefaultTimeout bounds a Client request whose context has no deadline.
+const DefaultTimeout = 30 * time.Second
+
+// A Client sends requests to the vellum service over a NATS connection.
+//
+// A request the service rejects returns a *vellum.Error (the typed error
+// body; Status(err.Code) is the status it came with). A request that cannot
+// be delivered or answered returns the NATS error, wrapped:
+// nats.ErrNoResponders when no vellumd serves the subject, and
+// context.DeadlineExceeded or nats.ErrTimeout when none answered in time.
+type Client struct {
+	nc    *nats.Conn
+	token string
+}
+
+// NewClient returns a Client that sends token as its bearer credential ("" sends none).
+func NewClient(nc *nats.Conn, token string) *Client {
+	return &Client{nc: nc, token: token}
+}
+
+// Mutate sends a transaction body to dataset and returns the result JSON
+// ({"transactionId":...,"results":[...]}) as the service sent it.
+func (c *Client) Mutate(ctx context.Context, dataset string, tx []byte) (json.RawMessage, error) {
+	subject, err := MutateSubject(dataset)
+	if err != nil {
+		return nil, err
+	}
+	return c.request(ctx, subject, tx)
+}
+
+// Get returns the documents of dataset with the given ids, in their order,
+// seen from perspective ("" for the default, raw); missing ones are omitted.
+func (c *Client) Get(ctx context.Context, dataset string, ids []string, perspective string) ([]json.RawMessage, error) {
+	subject, err := GetSubject(dataset)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(GetRequest{IDs: ids, Perspective: perspective})
+	if err != nil {
+		return nil, err
+	}
+	data, err := c.request(ctx, subject, body)
+	if err != nil {
+		return nil, err
+	}
+	var r GetResponse
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("natsapi: the get response is not {\"documents\":[...]}: %w", err)
+	}
+	return r.Documents, nil
+}
+
+// CreateDataset creates a dataset; acl is "public", "private" or "" for the
+// engine's default.
+func (c *Client) CreateDataset(ctx context.Context, name, acl string) (vellum.DatasetInfo, error) {
+	var info vellum.DatasetInfo
+	body, err := json.Marshal(CreateDatasetRequest{Name: name, ACL: acl})
+	if err != nil {
+		return info, err
+	}
+	data, err := c.request(ctx, SubjectDatasetCreate, body)
+	if err != nil {
+		return info, err
+	}
+	if err := json.Unmarshal(data, &info); err != nil {
+		return info, fmt.Errorf("natsapi: the dataset create response is not a dataset: %w", err)
+	}
+	return info, nil
+}
+
+// Datasets lists the datasets.
+func (c *Client) Datasets(ctx context.Context) ([]vellum.DatasetInfo, error) {
+	data, err := c.request(ctx, SubjectDatasetList, nil)
+	if err != nil {
+		return nil, err
+	}
+	var r DatasetList
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("natsapi: the dataset list response is not {\"datasets\":[...]}: %w", err)
+	}
+	return r.Datasets, nil
+}
+
+func (c *Client) request(ctx context.Context, subject string, body []byte) ([]byte, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = body
+	if c.token != "" {
+		msg.Header.Set(AuthorizationHeader, "Bearer "+c.token)
+	}
+	reply, err := c.nc.RequestMsgWithContext(ctx, msg)
+	if err != nil {
+		return nil, fmt.Errorf("request on %s: %w", subject, err)
+	}
+	if reply.Header.Get(micro.ErrorCodeHeader) == "" {
+		return reply.Data, nil
+	}
+	return nil, decodeError(reply)
+}
+
+// decodeError turns an error response into the *vellum.Error it carries, or,
+// if its body is not a typed error (a reply from something that is not
+// vellumd), into one built from micro's headers.
+func decodeError(reply *nats.Msg) error {
+	var body errorBody
+	if err := json.Unmarshal(reply.Data, &body); err == nil && body.Error != nil && body.Error.Code != "" {
+		return body.Error
+	}
+	status := reply.Header.Get(micro.ErrorCodeHeader)
+	desc := reply.Header.Get(micro.ErrorHeader)
+	if _, err := strconv.Atoi(status); err != nil {
+		status = "?"
+	}
+	return &vellum.Error{
+		Code:        "internal",
+		Description: fmt.Sprintf("the service answered with status %s (%s) and a body that is not a typed error", status, desc),
+	}
+}
+
+// IsUnreachable reports whether err says that no service answered: nobody
+// serves the subject, or nobody answered in time.
+func IsUnreachable(err error) bool {
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, context.DeadlineExceeded)
+}

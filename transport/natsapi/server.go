@@ -1,0 +1,387 @@
+package natsapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/vellum-db/vellum"
+)
+
+// Service identity reported by the micro framework ($SRV.INFO, nats micro ls).
+const (
+	ServiceName        = "vellum"
+	ServiceVersion     = "0.1.0"
+	ServiceDescription = "Vellum document store: transactions, document reads and datasets"
+)
+
+// ErrorCodeHeader is the response header that carries the engine's error
+// code (for example documentNotFound) next to micro's numeric status in
+// micro.ErrorCodeHeader and its description in micro.ErrorHeader.
+const ErrorCodeHeader = "Vellum-Error-Code"
+
+// DefaultMaxInFlight is the default number of requests handled at once.
+const DefaultMaxInFlight = 1024
+
+// Options configure a Server.
+type Options struct {
+	// Auth authenticates every request. Required.
+	Auth Authenticator
+	// Logger receives one debug line per request and the internal errors;
+	// nil means slog.Default().
+	Logger *slog.Logger
+	// MaxInFlight bounds the requests handled concurrently (0 means
+	// DefaultMaxInFlight). Concurrent transactions are what lets the engine
+	// share one sync among many of them; beyond the bound, requests wait in
+	// their subscription's pending queue.
+	MaxInFlight int
+}
+
+// A Server serves an engine as the micro service "vellum" on one NATS
+// connection.
+type Server struct {
+	nc   *nats.Conn
+	eng  *vellum.Engine
+	svc  micro.Service
+	auth Authenticator
+	log  *slog.Logger
+
+	sem    chan struct{}
+	wg     sync.WaitGroup
+	ctx    context.Context // the engine calls' context, cancelled by Close
+	cancel context.CancelFunc
+
+	stats     map[string]*endpointStats // by subject; fixed after Serve
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// endpointStats complement micro's own statistics, which cannot see the
+// outcome of a request answered by another goroutine.
+type endpointStats struct {
+	inFlight  atomic.Int64
+	requests  atomic.Int64
+	errors    atomic.Int64
+	lastError atomic.Value // string
+}
+
+// Serve registers the service on nc and starts answering requests. The
+// Server takes nc for its own use: Close waits until nc has no subscription
+// left, so nothing else should subscribe on it.
+func Serve(nc *nats.Conn, eng *vellum.Engine, opts Options) (*Server, error) {
+	if nc == nil || eng == nil || opts.Auth == nil {
+		return nil, errors.New("natsapi: Serve needs a connection, an engine and an Authenticator")
+	}
+	s := &Server{
+		nc:    nc,
+		eng:   eng,
+		auth:  opts.Auth,
+		log:   opts.Logger,
+		stats: make(map[string]*endpointStats),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	n := opts.MaxInFlight
+	if n <= 0 {
+		n = DefaultMaxInFlight
+	}
+	s.sem = make(chan struct{}, n)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	svc, err := micro.AddService(nc, micro.Config{
+		Name:        ServiceName,
+		Version:     ServiceVersion,
+		Description: ServiceDescription,
+		Metadata:    map[string]string{"api": Prefix},
+		StatsHandler: func(ep *micro.Endpoint) any {
+			st := s.stats[ep.Subject]
+			if st == nil {
+				return nil
+			}
+			last, _ := st.lastError.Load().(string)
+			return map[string]any{
+				"in_flight":  st.inFlight.Load(),
+				"requests":   st.requests.Load(),
+				"errors":     st.errors.Load(),
+				"last_error": last,
+			}
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsapi: adding the micro service: %w", err)
+	}
+	s.svc = svc
+
+	endpoints := []struct {
+		name, subject, about string
+		handle               handlerFunc
+	}{
+		{"mutate", subjectMutate, "apply a transaction to the dataset named by the subject's 4th token", s.mutate},
+		{"get", subjectGet, "read documents by id from the dataset named by the subject's 4th token", s.get},
+		{"datasetCreate", SubjectDatasetCreate, "create a dataset", s.createDataset},
+		{"datasetList", SubjectDatasetList, "list the datasets", s.listDatasets},
+	}
+	for _, ep := range endpoints {
+		st := &endpointStats{}
+		s.stats[ep.subject] = st
+		err := svc.AddEndpoint(ep.name, s.handler(ep.name, st, ep.handle),
+			micro.WithEndpointSubject(ep.subject),
+			micro.WithEndpointMetadata(map[string]string{"description": ep.about}))
+		if err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("natsapi: adding endpoint %s on %s: %w", ep.name, ep.subject, err)
+		}
+	}
+	return s, nil
+}
+
+// Info returns the micro service's description of itself.
+func (s *Server) Info() micro.Info { return s.svc.Info() }
+
+// Close stops taking requests, lets the ones already received finish and
+// answer, and returns when they have or when ctx is done (then the engine
+// calls still running are cancelled). It does not close the connection or
+// the engine.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		defer s.cancel()
+		// Stop drains the endpoints' subscriptions: the server stops
+		// sending, and the messages already received are still handled.
+		if err := s.svc.Stop(); err != nil {
+			s.closeErr = fmt.Errorf("natsapi: stopping the service: %w", err)
+			return
+		}
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for s.nc.NumSubscriptions() > 0 && !s.nc.IsClosed() {
+			select {
+			case <-ctx.Done():
+				s.closeErr = fmt.Errorf("natsapi: draining the service's subscriptions: %w", ctx.Err())
+				return
+			case <-tick.C:
+			}
+		}
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.closeErr = fmt.Errorf("natsapi: waiting for requests in flight: %w", ctx.Err())
+			return
+		}
+		if err := s.nc.FlushWithContext(ctx); err != nil && !s.nc.IsClosed() {
+			s.closeErr = fmt.Errorf("natsapi: flushing the last responses: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// A handlerFunc serves one authenticated request and returns the response
+// body, or an error that becomes a typed error response.
+type handlerFunc func(ctx context.Context, identity string, req micro.Request) ([]byte, error)
+
+// handler wraps h with authentication, concurrency, error mapping and
+// logging. The subscription's goroutine only waits for a free slot; the
+// request is handled on its own goroutine, so that concurrent transactions
+// reach the engine together.
+func (s *Server) handler(name string, st *endpointStats, h handlerFunc) micro.Handler {
+	return micro.HandlerFunc(func(req micro.Request) {
+		s.sem <- struct{}{}
+		s.wg.Add(1)
+		st.inFlight.Add(1)
+		go func() {
+			defer func() {
+				st.inFlight.Add(-1)
+				<-s.sem
+				s.wg.Done()
+			}()
+			start := time.Now()
+			body, err := s.serve(req, h)
+			st.requests.Add(1)
+			if err != nil {
+				e := vellum.AsError(err)
+				status := Status(e.Code)
+				st.errors.Add(1)
+				st.lastError.Store(e.Code + ": " + e.Description)
+				if status >= 500 {
+					s.log.Error("request failed", "endpoint", name, "subject", req.Subject(), "code", e.Code, "error", err)
+				}
+				s.log.Debug("request", "endpoint", name, "subject", req.Subject(), "status", status, "code", e.Code, "duration", time.Since(start))
+				s.respondError(req, e, status)
+				return
+			}
+			s.log.Debug("request", "endpoint", name, "subject", req.Subject(), "status", 200, "duration", time.Since(start))
+			if err := req.Respond(body); err != nil {
+				s.log.Warn("cannot send response", "endpoint", name, "subject", req.Subject(), "error", err)
+			}
+		}()
+	})
+}
+
+func (s *Server) serve(req micro.Request, h handlerFunc) ([]byte, error) {
+	token, err := bearerToken(req.Headers())
+	if err != nil {
+		return nil, err
+	}
+	identity, err := s.auth.Authenticate(s.ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	return h(s.ctx, identity, req)
+}
+
+// respondError sends e as {"error":{...}} with micro's error headers: the
+// status as the code and e's description as the description.
+func (s *Server) respondError(req micro.Request, e *vellum.Error, status int) {
+	body, err := marshal(errorBody{Error: e})
+	if err != nil {
+		// Details holds something JSON cannot encode; keep the rest.
+		body, _ = marshal(errorBody{Error: &vellum.Error{Code: e.Code, Description: e.Description, Index: e.Index, ID: e.ID}})
+	}
+	desc := headerValue(e.Description)
+	if desc == "" {
+		desc = e.Code
+	}
+	err = req.Error(strconv.Itoa(status), desc, body,
+		micro.WithHeaders(micro.Headers{ErrorCodeHeader: []string{e.Code}}))
+	if err != nil {
+		s.log.Warn("cannot send error response", "subject", req.Subject(), "code", e.Code, "error", err)
+	}
+}
+
+type errorBody struct {
+	Error *vellum.Error `json:"error"`
+}
+
+// headerValue makes s safe as a NATS header value: one line.
+func headerValue(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func (s *Server) mutate(ctx context.Context, identity string, req micro.Request) ([]byte, error) {
+	dataset, err := datasetFromSubject(req.Subject(), opMutate)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.eng.Transact(ctx, dataset, identity, req.Data())
+	if err != nil {
+		return nil, err
+	}
+	return marshal(res)
+}
+
+// GetRequest is the body of a get request.
+type GetRequest struct {
+	IDs         []string `json:"ids"`
+	Perspective string   `json:"perspective,omitempty"` // raw (default), published or drafts
+}
+
+// GetResponse is the body of a get response: the documents found, in the
+// order of the requested ids; missing ones are omitted.
+type GetResponse struct {
+	Documents []json.RawMessage `json:"documents"`
+}
+
+func (s *Server) get(ctx context.Context, _ string, req micro.Request) ([]byte, error) {
+	dataset, err := datasetFromSubject(req.Subject(), opGet)
+	if err != nil {
+		return nil, err
+	}
+	var r GetRequest
+	if err := decodeStrict(req.Data(), &r, `{"ids":["<id>",...],"perspective":"raw|published|drafts"}`); err != nil {
+		return nil, err
+	}
+	if len(r.IDs) == 0 {
+		return nil, malformed("the get request names no document: \"ids\" is missing or empty")
+	}
+	docs, err := s.eng.Get(ctx, dataset, r.IDs, r.Perspective)
+	if err != nil {
+		return nil, err
+	}
+	if docs == nil {
+		docs = []json.RawMessage{}
+	}
+	return marshal(GetResponse{Documents: docs})
+}
+
+// CreateDatasetRequest is the body of a dataset creation request.
+type CreateDatasetRequest struct {
+	Name string `json:"name"`
+	ACL  string `json:"aclMode,omitempty"` // public or private; "" lets the engine choose
+}
+
+func (s *Server) createDataset(ctx context.Context, _ string, req micro.Request) ([]byte, error) {
+	var r CreateDatasetRequest
+	if err := decodeStrict(req.Data(), &r, `{"name":"<dataset>","aclMode":"public|private"}`); err != nil {
+		return nil, err
+	}
+	info, err := s.eng.CreateDataset(ctx, r.Name, r.ACL)
+	if err != nil {
+		return nil, err
+	}
+	return marshal(info)
+}
+
+// DatasetList is the body of a dataset list response.
+type DatasetList struct {
+	Datasets []vellum.DatasetInfo `json:"datasets"`
+}
+
+func (s *Server) listDatasets(ctx context.Context, _ string, req micro.Request) ([]byte, error) {
+	if len(bytes.TrimSpace(req.Data())) > 0 {
+		var empty struct{}
+		if err := decodeStrict(req.Data(), &empty, `an empty body or {}`); err != nil {
+			return nil, err
+		}
+	}
+	list, err := s.eng.Datasets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if list == nil {
+		list = []vellum.DatasetInfo{}
+	}
+	return marshal(DatasetList{Datasets: list})
+}
+
+// decodeStrict decodes one JSON object into v, rejecting unknown fields and
+// trailing data, with a malformedRequest error that shows the expected shape.
+func decodeStrict(data []byte, v any, shape string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err != nil {
+		return malformed(fmt.Sprintf("the request body is not %s: %v", shape, err))
+	}
+	return nil
+}
+
+func malformed(desc string) error {
+	return &vellum.Error{Code: "malformedRequest", Description: desc}
+}
+
+// marshal is json.Marshal without HTML escaping, so that documents and
+// descriptions keep their <, > and & as written.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

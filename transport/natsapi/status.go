@@ -1,0 +1,52 @@
+package natsapi
+
+import "net/http"
+
+// statusByCode is the one place where engine error codes become response
+// statuses. The values are HTTP status codes, so an HTTP transport can use
+// the same table; over NATS they travel in the Nats-Service-Error-Code
+// header of the micro error response.
+var statusByCode = map[string]int{
+	// The request itself is wrong.
+	"malformedRequest":     http.StatusBadRequest, // this package's own: a body that is not the expected JSON
+	"malformedTransaction": http.StatusBadRequest,
+	"unknownMutation":      http.StatusBadRequest,
+	"invalidDocumentId":    http.StatusBadRequest,
+	"typeMismatch":         http.StatusBadRequest,
+	"invalidPatchPath":     http.StatusBadRequest,
+	"invalidPatch":         http.StatusBadRequest,
+	"invalidDatasetName":   http.StatusBadRequest,
+	"invalidAclMode":       http.StatusBadRequest,
+	"invalidPerspective":   http.StatusBadRequest,
+	"queryParseError":      http.StatusBadRequest,
+	"invalidFilter":        http.StatusBadRequest,
+	"queryEvalError":       http.StatusBadRequest,
+
+	// Who is asking.
+	"unauthorized":     http.StatusUnauthorized,
+	"permissionDenied": http.StatusForbidden,
+
+	// What it is about.
+	"unknownDataset":                 http.StatusNotFound,
+	"documentNotFound":               http.StatusNotFound,
+	"documentAlreadyExists":          http.StatusConflict,
+	"documentRevisionIDDoesNotMatch": http.StatusConflict,
+	"datasetExists":                  http.StatusConflict,
+	"transactionIdReused":            http.StatusConflict, // the id was used by a different transaction
+	"documentTooLarge":               http.StatusRequestEntityTooLarge,
+
+	// What the server cannot do.
+	"queryNotSupported": http.StatusNotImplemented,
+	"unavailable":       http.StatusServiceUnavailable,
+	"canceled":          http.StatusServiceUnavailable, // the daemon is shutting down or the call was abandoned
+	"internal":          http.StatusInternalServerError,
+}
+
+// Status returns the status (an HTTP status code) of an error code. A code
+// missing from the table is a server bug and maps to 500.
+func Status(code string) int {
+	if s, ok := statusByCode[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
