@@ -1,0 +1,279 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestEndToEnd builds the real vellumd and vellum binaries, runs the
+// README's quickstart through them against a daemon on a random port, stops
+// the daemon with SIGTERM and checks that a restarted one still has the data.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries; skipped with -short")
+	}
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator),
+		"github.com/vellum-db/vellum/cmd/vellumd", "github.com/vellum-db/vellum/cmd/vellum")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	data := t.TempDir()
+
+	d := startDaemon(t, bin, data)
+	tokenPath := filepath.Join(data, "admin.token")
+	fi, err := os.Stat(tokenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin.token has mode %04o, want 0600", fi.Mode().Perm())
+	}
+	tokenBytes, err := os.ReadFile(tokenPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tokenBytes))
+
+	cli := &cli{t: t, bin: filepath.Join(bin, "vellum"), env: []string{
+		"VELLUM_SERVER=" + d.url, "VELLUM_TOKEN=" + token, "VELLUM_DATASET=",
+	}}
+
+	// The quickstart (README.md, docs/quickstart.md).
+	out := cli.ok("", "dataset", "create", "blog")
+	wantJSON(t, out, map[string]any{"name": "blog", "aclMode": "public"})
+	out = cli.ok("", "dataset", "list")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 1 {
+		t.Errorf("dataset list printed %q, want one line", out)
+	} else {
+		wantJSON(t, lines[0], map[string]any{"name": "blog"})
+	}
+	cli.env = append(cli.env, "VELLUM_DATASET=blog")
+
+	out = cli.ok(`{"mutations":[
+	  {"create":{"_id":"post-1","_type":"post","title":"Hello, Vellum"}},
+	  {"create":{"_id":"drafts.post-1","_type":"post","title":"Hello, Vellum (draft)"}}
+	]}`, "mutate")
+	var res struct {
+		TransactionID string
+		Results       []struct{ ID, Operation string }
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("mutate printed %q: %v", out, err)
+	}
+	if res.TransactionID == "" || len(res.Results) != 2 || res.Results[0].ID != "post-1" ||
+		res.Results[0].Operation != "create" || res.Results[1].ID != "drafts.post-1" {
+		t.Errorf("mutate result = %+v", res)
+	}
+
+	rawPost := cli.ok("", "get", "post-1")
+	wantJSON(t, rawPost, map[string]any{"_id": "post-1", "title": "Hello, Vellum", "_rev": res.TransactionID})
+	out = cli.ok("", "get", "--perspective", "drafts", "post-1")
+	wantJSON(t, out, map[string]any{"_id": "post-1", "title": "Hello, Vellum (draft)", "_originalId": "drafts.post-1"})
+	out = cli.ok("", "get", "--perspective", "published", "post-1", "drafts.post-1", "nothing-here")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 1 {
+		t.Errorf("get --perspective published printed %q, want only post-1", out)
+	}
+
+	// Failures: the typed error on stdout, the exit status, a hint on stderr.
+	for _, c := range []struct {
+		name, stdin string
+		args        []string
+		env         []string
+		code        int
+		stdout      string // substring
+		stderr      string // substring
+	}{
+		{"stale revision", `{"mutations":[{"patch":{"id":"post-1","ifRevisionID":"stale","set":{"title":"x"}}}]}`,
+			[]string{"mutate"}, nil, 1, `"code":"documentRevisionIDDoesNotMatch"`, ""},
+		{"existing id", `{"mutations":[{"create":{"_id":"post-1","_type":"post"}}]}`,
+			[]string{"mutate"}, nil, 1, `"code":"documentAlreadyExists"`, ""},
+		{"bad token", "", []string{"get", "post-1"}, []string{"VELLUM_TOKEN=wrong"}, 1,
+			`"code":"unauthorized"`, "rejected the token"},
+		{"no token", "", []string{"dataset", "list"}, []string{"VELLUM_TOKEN="}, 1,
+			`"code":"unauthorized"`, "no token"},
+		{"no dataset", "", []string{"get", "post-1"}, []string{"VELLUM_DATASET="}, 2, "", "no dataset"},
+		{"unknown dataset", "", []string{"get", "--dataset", "nope", "post-1"}, nil, 1, `"code":"unknownDataset"`, ""},
+		{"no server", "", []string{"dataset", "list", "--server", "nats://127.0.0.1:1"}, nil, 3, "",
+			"cannot reach vellumd at nats://127.0.0.1:1"},
+	} {
+		stdout, stderr, code := cli.run(c.stdin, c.env, c.args...)
+		if code != c.code || !strings.Contains(stdout, c.stdout) || !strings.Contains(stderr, c.stderr) {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q",
+				c.name, code, stdout, stderr, c.code, c.stdout, c.stderr)
+		}
+		if c.stderr == "" && stderr != "" {
+			t.Errorf("%s: stderr %q, want nothing besides the typed error on stdout", c.name, stderr)
+		}
+	}
+
+	d.stop(t)
+	if logs := d.logs(); strings.Contains(logs, token) {
+		t.Errorf("the daemon's log contains the administrator token")
+	}
+
+	// A restart reuses the token and serves the same data.
+	d2 := startDaemon(t, bin, data)
+	defer d2.stop(t)
+	if again, _ := os.ReadFile(tokenPath); string(again) != string(tokenBytes) {
+		t.Errorf("admin.token changed across a restart")
+	}
+	cli.env = append(cli.env, "VELLUM_SERVER="+d2.url)
+	if got := cli.ok("", "get", "post-1"); got != rawPost {
+		t.Errorf("after a restart get post-1 = %q, want %q", got, rawPost)
+	}
+	if out := cli.ok("", "dataset", "list"); !strings.Contains(out, `"name":"blog"`) {
+		t.Errorf("after a restart dataset list = %q", out)
+	}
+}
+
+// daemon is a running vellumd.
+type daemon struct {
+	cmd     *exec.Cmd
+	url     string
+	mu      sync.Mutex
+	log     bytes.Buffer
+	done    chan error // the result of Wait
+	stopped bool       // stop has run
+}
+
+// startDaemon starts vellumd on a random loopback port and waits for its
+// "vellumd ready" log line, which names the NATS URL.
+func startDaemon(t *testing.T, bin, data string) *daemon {
+	t.Helper()
+	d := &daemon{done: make(chan error, 1)}
+	d.cmd = exec.Command(filepath.Join(bin, "vellumd"), "--data", data,
+		"--nats-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug")
+	stderr, err := d.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			d.mu.Lock()
+			d.log.WriteString(line + "\n")
+			d.mu.Unlock()
+			var rec struct {
+				Msg     string `json:"msg"`
+				NATSURL string `json:"nats_url"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "vellumd ready" {
+				ready <- rec.NATSURL
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		d.done <- d.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if !d.stopped {
+			_ = d.cmd.Process.Kill()
+			<-d.done
+		}
+	})
+	select {
+	case d.url = <-ready:
+	case err := <-d.done:
+		d.stopped = true
+		t.Fatalf("vellumd exited before it was ready: %v\n%s", err, d.logs())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("vellumd not ready after 60s\n%s", d.logs())
+	}
+	return d
+}
+
+func (d *daemon) logs() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// stop sends SIGTERM and checks for a clean exit.
+func (d *daemon) stop(t *testing.T) {
+	t.Helper()
+	if d.stopped {
+		return
+	}
+	d.stopped = true
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		if err != nil {
+			t.Errorf("vellumd exited with %v after SIGTERM\n%s", err, d.logs())
+		}
+		if !strings.Contains(d.logs(), `"msg":"vellumd stopped"`) {
+			t.Errorf("vellumd did not log a clean stop\n%s", d.logs())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("vellumd still running 30s after SIGTERM\n%s", d.logs())
+	}
+}
+
+// cli runs the vellum binary.
+type cli struct {
+	t   *testing.T
+	bin string
+	env []string // later entries win
+}
+
+func (c *cli) run(stdin string, env []string, args ...string) (stdout, stderr string, code int) {
+	cmd := exec.Command(c.bin, args...)
+	cmd.Env = append(append(os.Environ(), c.env...), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	default:
+		c.t.Fatalf("vellum %v: %v", args, err)
+	}
+	return o.String(), e.String(), code
+}
+
+// ok runs vellum and fails the test unless it exits 0.
+func (c *cli) ok(stdin string, args ...string) string {
+	c.t.Helper()
+	stdout, stderr, code := c.run(stdin, nil, args...)
+	if code != 0 {
+		c.t.Fatalf("vellum %v: exit %d\nstdout: %s\nstderr: %s", args, code, stdout, stderr)
+	}
+	return stdout
+}
+
+// wantJSON checks that line is one JSON object holding the fields of want.
+func wantJSON(t *testing.T, line string, want map[string]any) {
+	t.Helper()
+	var got map[string]any
+	if err := json.Unmarshal([]byte(line), &got); err != nil {
+		t.Errorf("%q is not a JSON object: %v", line, err)
+		return
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q = %v, want %v", strings.TrimSpace(line), k, got[k], v)
+		}
+	}
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadOrCreateToken(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "admin.token")
+
+	tok, created, err := loadOrCreateToken(path)
+	if err != nil || !created || len(tok) != 64 {
+		t.Fatalf("first call = %q, %v, %v; want a new 64-digit token", tok, created, err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %04o, want 0600", fi.Mode().Perm())
+	}
+	again, created, err := loadOrCreateToken(path)
+	if err != nil || created || again != tok {
+		t.Errorf("second call = %q, %v, %v; want the same token, not created", again, created, err)
+	}
+	other, _, _ := loadOrCreateToken(filepath.Join(t.TempDir(), "admin.token"))
+	if other == tok {
+		t.Errorf("two data directories got the same token")
+	}
+
+	for _, c := range []struct {
+		name    string
+		content string
+		mode    os.FileMode
+		want    string // error substring; "" for success
+	}{
+		{"operator's own token", "my-own-token-0123456789\n", 0o600, ""},
+		{"readable by others", "my-own-token-0123456789\n", 0o644, "chmod 600"},
+		{"group writable", "my-own-token-0123456789\n", 0o620, "chmod 600"},
+		{"too short", "short\n", 0o600, "at least 16"},
+		{"empty", "", 0o600, "at least 16"},
+		{"two tokens", "my-own-token-0123456789 another-token-0123\n", 0o600, "without spaces"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "admin.token")
+			if err := os.WriteFile(p, []byte(c.content), c.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(p, c.mode); err != nil { // beyond the umask
+				t.Fatal(err)
+			}
+			tok, created, err := loadOrCreateToken(p)
+			if c.want == "" {
+				if err != nil || created || tok != strings.TrimSpace(c.content) {
+					t.Errorf("= %q, %v, %v; want the file's token", tok, created, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error = %v, want one saying %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	for _, c := range []struct {
+		level, format string
+		ok            bool
+	}{
+		{"info", "text", true},
+		{"debug", "json", true},
+		{"WARN", "text", true},
+		{"error", "json", true},
+		{"loud", "text", false},
+		{"info", "xml", false},
+	} {
+		_, err := newLogger(c.level, c.format, io.Discard)
+		if (err == nil) != c.ok {
+			t.Errorf("newLogger(%q, %q) error = %v, want ok=%v", c.level, c.format, err, c.ok)
+		}
+	}
+}
