@@ -301,7 +301,8 @@ type Unary struct {
 }
 
 // Range is Low..High (inclusive) or Low...High (Exclusive). It occurs only as
-// the right operand of in.
+// the right operand of in, possibly parenthesised (x in (1..5) is a Binary
+// whose Right is a Group holding the Range).
 type Range struct {
 	Pos       Span
 	Low, High Node
