@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // TestEndToEnd builds the real vellumd and vellum binaries, runs the
@@ -23,12 +26,7 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries; skipped with -short")
 	}
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator),
-		"github.com/vellum-db/vellum/cmd/vellumd", "github.com/vellum-db/vellum/cmd/vellum")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinaries(t)
 	data := t.TempDir()
 
 	d := startDaemon(t, bin, data)
@@ -138,6 +136,76 @@ func TestEndToEnd(t *testing.T) {
 	}
 }
 
+// TestExternalNATS runs vellumd against a separately started NATS server
+// (--nats-url) and sends it a request through the CLI.
+func TestExternalNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries; skipped with -short")
+	}
+	bin := buildBinaries(t)
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	defer ns.Shutdown()
+
+	data := t.TempDir()
+	d := startDaemon(t, bin, data, "--nats-url", ns.ClientURL())
+	defer d.stop(t)
+	if d.url != ns.ClientURL() {
+		t.Errorf("vellumd reports NATS URL %s, want the external %s", d.url, ns.ClientURL())
+	}
+	if _, err := os.Stat(filepath.Join(data, "nats")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("with --nats-url, vellumd still made an embedded server's directory (%v)", err)
+	}
+	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := &cli{t: t, bin: filepath.Join(bin, "vellum"), env: []string{
+		"VELLUM_SERVER=" + ns.ClientURL(), "VELLUM_TOKEN=" + strings.TrimSpace(string(token)),
+	}}
+	wantJSON(t, cli.ok("", "dataset", "create", "ext", "--acl", "private"), map[string]any{"name": "ext", "aclMode": "private"})
+}
+
+var (
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
+)
+
+// buildBinaries builds vellumd and vellum once per test binary run.
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "vellum-e2e-bin-")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", buildDir+string(filepath.Separator),
+			"github.com/vellum-db/vellum/cmd/vellumd", "github.com/vellum-db/vellum/cmd/vellum")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
 // daemon is a running vellumd.
 type daemon struct {
 	cmd     *exec.Cmd
@@ -150,11 +218,14 @@ type daemon struct {
 
 // startDaemon starts vellumd on a random loopback port and waits for its
 // "vellumd ready" log line, which names the NATS URL.
-func startDaemon(t *testing.T, bin, data string) *daemon {
+func startDaemon(t *testing.T, bin, data string, args ...string) *daemon {
 	t.Helper()
 	d := &daemon{done: make(chan error, 1)}
-	d.cmd = exec.Command(filepath.Join(bin, "vellumd"), "--data", data,
-		"--nats-listen", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug")
+	if len(args) == 0 {
+		args = []string{"--nats-listen", "127.0.0.1:0"}
+	}
+	d.cmd = exec.Command(filepath.Join(bin, "vellumd"), append([]string{"--data", data,
+		"--log-format", "json", "--log-level", "debug"}, args...)...)
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
