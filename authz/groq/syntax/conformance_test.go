@@ -18,13 +18,13 @@ type suiteTest struct {
 	Valid bool   `json:"valid"`
 }
 
-// suitePath returns the path of the conformance suite, which lives next to
-// the repository: <repo>/../shared/groq-test-suite/suite.ndjson.
-func suitePath(t testing.TB) string {
-	t.Helper()
+// findSuite returns the path of the conformance suite, which lives next to
+// the repository: <repo>/../shared/groq-test-suite/suite.ndjson, or an
+// explanation of why it is not there.
+func findSuite() (path, missing string) {
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Fatal(err)
+		return "", err.Error()
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -32,22 +32,22 @@ func suitePath(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("GROQ conformance suite: repository root (go.mod) not found")
+			return "", "repository root (go.mod) not found"
 		}
 		dir = parent
 	}
 	p := filepath.Join(dir, "..", "shared", "groq-test-suite", "suite.ndjson")
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("GROQ conformance suite not found at %s; skipping", p)
+		return "", "suite not found at " + p
 	}
-	return p
+	return p, ""
 }
 
-// loadSuite reads the test cases of the conformance suite.
-func loadSuite(t testing.TB) []suiteTest {
-	f, err := os.Open(suitePath(t))
+// readSuite reads the test cases of the suite at path.
+func readSuite(path string) ([]suiteTest, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer f.Close()
 	var tests []suiteTest
@@ -56,14 +56,26 @@ func loadSuite(t testing.TB) []suiteTest {
 	for sc.Scan() {
 		var st suiteTest
 		if err := json.Unmarshal(sc.Bytes(), &st); err != nil {
-			t.Fatalf("suite: %v", err)
+			return nil, err
 		}
 		if st.Type == "test" {
 			tests = append(tests, st)
 		}
 	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
+	return tests, sc.Err()
+}
+
+// loadSuite returns the suite's test cases, skipping the test when the
+// suite is absent.
+func loadSuite(t testing.TB) []suiteTest {
+	t.Helper()
+	path, missing := findSuite()
+	if missing != "" {
+		t.Skipf("GROQ conformance suite unavailable (%s); skipping", missing)
+	}
+	tests, err := readSuite(path)
+	if err != nil {
+		t.Fatalf("reading %s: %v", path, err)
 	}
 	return tests
 }
@@ -78,13 +90,15 @@ var semanticRejections = map[string]string{
 
 const paramReason = "the parameter $p is not provided: parameters are known only when the query is evaluated, so Parse cannot tell; the evaluator (authz/groq) must reject a query that uses a parameter missing from Env.Params with queryParseError, as Sanity does"
 
-
 func TestConformance(t *testing.T) {
 	tests := loadSuite(t)
 	var parsed, rejected, excepted int
 	for _, st := range tests {
-		_, err := Parse(st.Query)
-		if err != nil {
+		n, err := Parse(st.Query)
+		if err == nil {
+			checkRoundTrip(t, st.Query, n)
+			checkSpans(t, st.Query, n)
+		} else {
 			var e *Error
 			if !errors.As(err, &e) || e.Code != "queryParseError" {
 				t.Errorf("%s %q: error %v is not a *Error with code queryParseError", st.Name, st.Query, err)

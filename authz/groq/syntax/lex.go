@@ -32,13 +32,21 @@ type lexer struct {
 	pos int
 }
 
-// puncts lists the operators and punctuation, longest first so that the
+// punctList lists the operators and punctuation, longest first so that the
 // first prefix match is the longest one.
-var puncts = []string{
+var punctList = []string{
 	"...", "..", "->", "=>", "==", "!=", "<=", ">=", "&&", "||", "**", "::",
 	".", "[", "]", "{", "}", "(", ")", ",", ":", ";", "|", "!", "<", ">",
 	"+", "-", "*", "/", "%", "@", "^", "=",
 }
+
+// puncts indexes punctList by first byte.
+var puncts = func() (idx [utf8.RuneSelf][]string) {
+	for _, p := range punctList {
+		idx[p[0]] = append(idx[p[0]], p)
+	}
+	return idx
+}()
 
 // skip skips white space and comments.
 func (lx *lexer) skip() {
@@ -101,10 +109,12 @@ func (lx *lexer) next() (token, *lexError) {
 	case c == '"' || c == '\'':
 		return lx.string()
 	}
-	for _, p := range puncts {
-		if strings.HasPrefix(lx.src[start:], p) {
-			lx.pos = start + len(p)
-			return token{kind: tPunct, text: p, start: start, end: lx.pos}, nil
+	if c < utf8.RuneSelf {
+		for _, p := range puncts[c] {
+			if strings.HasPrefix(lx.src[start:], p) {
+				lx.pos = start + len(p)
+				return token{kind: tPunct, text: p, start: start, end: lx.pos}, nil
+			}
 		}
 	}
 	r, size := utf8.DecodeRuneInString(lx.src[start:])

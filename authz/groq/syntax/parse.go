@@ -56,7 +56,8 @@ func Parse(query string) (Node, error) {
 type parser struct {
 	lx    lexer
 	query string
-	buf   []token // lookahead; buf[0] is the current token
+	buf   [3]token // lookahead; buf[0] is the current token
+	nbuf  int      // number of tokens in buf
 	depth int
 }
 
@@ -81,14 +82,15 @@ func (p *parser) errorf(sp Span, format string, args ...any) {
 	panic(bailout{NewError(p.query, sp, fmt.Sprintf(format, args...))})
 }
 
-// peek returns the token i positions ahead of the current one.
+// peek returns the token i (at most 2) positions ahead of the current one.
 func (p *parser) peek(i int) token {
-	for len(p.buf) <= i {
+	for p.nbuf <= i {
 		t, err := p.lx.next()
 		if err != nil {
 			p.errorf(err.span, "%s", err.msg)
 		}
-		p.buf = append(p.buf, t)
+		p.buf[p.nbuf] = t
+		p.nbuf++
 	}
 	return p.buf[i]
 }
@@ -98,13 +100,17 @@ func (p *parser) tok() token { return p.peek(0) }
 // advance consumes the current token and returns it.
 func (p *parser) advance() token {
 	t := p.peek(0)
-	p.buf = p.buf[1:]
+	copy(p.buf[:], p.buf[1:p.nbuf])
+	p.nbuf--
 	return t
 }
 
 // is reports whether the current token is the punctuation s.
 func (p *parser) is(s string) bool {
-	t := p.tok()
+	if p.nbuf == 0 {
+		p.peek(0)
+	}
+	t := &p.buf[0]
 	return t.kind == tPunct && t.text == s
 }
 
@@ -198,36 +204,42 @@ func (p *parser) enter() {
 
 func (p *parser) leave() { p.depth-- }
 
-// binaryOps maps infix operator spellings to their operator, precedence and
-// associativity.
-var binaryOps = map[string]struct {
+// opInfo describes an infix operator.
+type opInfo struct {
 	op    Op
 	prec  int
 	right bool // right-associative
-}{
-	"||": {OpOr, precOr, false},
-	"&&": {OpAnd, precAnd, false},
-	"==": {OpEq, precCompare, false}, "!=": {OpNeq, precCompare, false},
-	"<": {OpLt, precCompare, false}, "<=": {OpLte, precCompare, false},
-	">": {OpGt, precCompare, false}, ">=": {OpGte, precCompare, false},
-	"in": {OpIn, precCompare, false}, "match": {OpMatch, precCompare, false},
-	"+": {OpAdd, precAdd, false}, "-": {OpSub, precAdd, false},
-	"*": {OpMul, precMul, false}, "/": {OpDiv, precMul, false}, "%": {OpMod, precMul, false},
-	"**": {OpPow, precPow, true},
 }
 
 // infix returns the binary operator spelled by t, if any.
-func infix(t token) (string, bool) {
-	switch t.kind {
-	case tPunct:
-		_, ok := binaryOps[t.text]
-		return t.text, ok
-	case tIdent:
-		if t.text == "in" || t.text == "match" {
-			return t.text, true
+func infix(t token) (opInfo, bool) {
+	if t.kind == tIdent {
+		switch t.text {
+		case "in":
+			return opInfo{OpIn, precCompare, false}, true
+		case "match":
+			return opInfo{OpMatch, precCompare, false}, true
 		}
+		return opInfo{}, false
 	}
-	return "", false
+	if t.kind != tPunct {
+		return opInfo{}, false
+	}
+	switch t.text {
+	case "||":
+		return opInfo{OpOr, precOr, false}, true
+	case "&&":
+		return opInfo{OpAnd, precAnd, false}, true
+	case "==", "!=", "<", "<=", ">", ">=":
+		return opInfo{Op(t.text), precCompare, false}, true
+	case "+", "-":
+		return opInfo{Op(t.text), precAdd, false}, true
+	case "*", "/", "%":
+		return opInfo{Op(t.text), precMul, false}, true
+	case "**":
+		return opInfo{OpPow, precPow, true}, true
+	}
+	return opInfo{}, false
 }
 
 // expr parses an expression whose operators all bind at least as tightly as
@@ -271,12 +283,8 @@ func (p *parser) expr(minPrec int) Node {
 				left = &Desc{Pos: sp, Expr: left}
 			}
 		default:
-			s, ok := infix(t)
-			if !ok {
-				return left
-			}
-			info := binaryOps[s]
-			if info.prec < minPrec {
+			info, ok := infix(t)
+			if !ok || info.prec < minPrec {
 				return left
 			}
 			p.advance()
@@ -287,8 +295,8 @@ func (p *parser) expr(minPrec int) Node {
 			right := p.expr(next)
 			left = &Binary{Pos: Span{left.Span().Start, right.Span().End}, Op: info.op, Left: left, Right: right}
 			if info.prec == precCompare {
-				if s2, ok := infix(p.tok()); ok && binaryOps[s2].prec == precCompare {
-					p.errorf(p.tokSpan(), "comparison operators are non-associative: use parentheses around %s", s)
+				if next, ok := infix(p.tok()); ok && next.prec == precCompare {
+					p.errorf(p.tokSpan(), "comparison operators are non-associative: use parentheses around %s", info.op)
 				}
 			}
 		}
@@ -536,13 +544,14 @@ func (p *parser) funcCall() Node {
 func (p *parser) args(name string) ([]Node, int) {
 	p.expect("(", "after the function name "+name)
 	var args []Node
-	for !p.is(")") {
+	if !p.is(")") {
 		args = append(args, p.expr(precLowest))
-		if !p.is(")") {
-			p.expect(",", "or ')' after an argument of "+name+"()")
+		for p.is(",") {
+			p.advance()
+			args = append(args, p.expr(precLowest))
 		}
 	}
-	return args, p.advance().end
+	return args, p.expect(")", "or ',' after an argument of "+name+"()").end
 }
 
 // postfix parses the traversals and pipes that follow a primary expression.
