@@ -14,9 +14,16 @@ package syntax
 //   - a[e] is an Element when e is a constant number, an Attribute when e is
 //     a constant string, a Slice when e is a range, and a Filter otherwise;
 //   - bare identifiers are ThisAttribute, except null, true and false;
-//   - the key of an object entry written without one ({name}, {a.b},
-//     {a->c}) is computed and stored in ObjectAttr.Key;
-//   - function calls without a namespace get Namespace "global".
+//   - the key of an object entry written without one ({name}, {a[0]},
+//     {a[].b}, {a->}) is computed and stored in ObjectAttr.Key;
+//   - function calls without a namespace get Namespace "global";
+//   - a | {…} is a Projection, like a{…}.
+//
+// Check (called by Parse) documents which nodes may appear where; for
+// example a Range only on the right of in and Asc/Desc only in order().
+//
+// Every node's Span holds byte offsets into the query; NewError and
+// CharOffset convert them to the character offsets of *Error.
 
 // Span is the position of a node in the query: the half-open range
 // [Start, End) of byte offsets into the query string.
@@ -123,9 +130,11 @@ type Object struct {
 }
 
 // ObjectAttr is an object entry "key": Value, or a shorthand entry such as
-// name, a.b or a->c whose Key was derived from the expression as GROQ
-// specifies (the name of the last attribute access of the traversal).
-// Shorthand is true for the shorthand form.
+// name, a[0], a[x > 1]{b} or a[].b whose Key was derived from the
+// expression as GROQ (groq-js) does: the bare attribute at the root of the
+// traversal chain (a for all of these). A shorthand entry whose key cannot be
+// derived, such as a.b, a->b or "a" + "b", is a parse error. Shorthand is true
+// for the shorthand form.
 type ObjectAttr struct {
 	Pos       Span
 	Key       string

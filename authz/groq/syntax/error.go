@@ -11,10 +11,13 @@ const CodeParseError = "queryParseError"
 // Error is a syntax error in a query, in the shape of Sanity's
 // queryParseError: a description and the offending span of the query.
 //
-// Start and End are offsets in characters (Unicode code points) from the
-// start of Query, End exclusive, as Sanity's API reports them for a query
-// string; for ASCII queries they equal byte offsets. (Span, on the other
-// hand, holds byte offsets; CharOffset converts.)
+// Start and End are offsets in characters (Unicode code points, runes) from
+// the start of Query, End exclusive; for ASCII queries they equal byte
+// offsets. Span, by contrast, holds byte offsets (NewError and CharOffset
+// convert). groq-js reports JavaScript string indexes (UTF-16 code units),
+// which agree with these offsets except after characters outside the Basic
+// Multilingual Plane (such as emoji), which count 2 there and 1 here; which
+// unit Sanity's API uses could not be confirmed from public sources.
 type Error struct {
 	Code        string // always "queryParseError"
 	Description string // what is wrong, e.g. "expected ']' after filter"
