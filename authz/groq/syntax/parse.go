@@ -605,7 +605,7 @@ func isOperatorWord(s string) bool {
 
 // bracket parses [], [index], ["name"], [low..high] and [filter] after base.
 func (p *parser) bracket(base Node) Node {
-	open := p.advance()
+	p.advance() // [
 	start := base.Span().Start
 	if p.is("]") {
 		return &ArrayPostfix{Pos: Span{start, p.advance().end}, Base: base}
@@ -622,7 +622,6 @@ func (p *parser) bracket(base Node) Node {
 		}
 		return &Slice{Pos: sp, Base: base, Low: r.Low, High: r.High, Exclusive: r.Exclusive}
 	}
-	_ = open
 	if v, ok := constEval(e); ok {
 		switch v.kind {
 		case cNumber:
