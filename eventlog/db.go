@@ -135,7 +135,7 @@ func pebbleOptions(opts *Options) *pebble.Options {
 		l.BlockSize = 32 << 10 // events and documents are large-ish values
 		l.IndexBlockSize = 256 << 10
 	}
-	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionBalanced })
+	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionFastest })
 	po.EnsureDefaults()
 	return po
 }

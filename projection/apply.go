@@ -26,10 +26,30 @@ const (
 	histDeleted  = 'x'
 )
 
-// pending remembers the documents written into a batch that has not been
-// committed yet, for a later effect in the same batch that needs the
-// previous version (a diff). A nil value means deleted.
-type pending map[string][]byte
+// pending remembers the documents written into batches that may not be
+// committed yet (the one being built and, during Rebuild, the one being
+// committed), for a later effect that needs the previous version (a diff).
+// A nil value means deleted. Values alias the batches' memory, which is
+// never overwritten before the batch is reset, and the maps are cleared
+// before that.
+type pending struct {
+	cur, prev map[string][]byte
+}
+
+func (p *pending) lookup(id string) ([]byte, bool) {
+	if v, ok := p.cur[id]; ok {
+		return v, true
+	}
+	v, ok := p.prev[id]
+	return v, ok
+}
+
+// applier writes the effects of events into a batch, reusing its buffers.
+type applier struct {
+	s    *Store
+	key  []byte
+	hist []byte
+}
 
 // Apply writes into b what event ev does to the projection: for each effect,
 // the new current document (or its deletion) and its history entry. A
@@ -43,31 +63,35 @@ type pending map[string][]byte
 func (s *Store) Apply(b *pebble.Batch, ev *eventlog.Event) error {
 	var p pending
 	if len(ev.Effects) > 1 {
-		p = make(pending, len(ev.Effects))
+		p.cur = make(map[string][]byte, len(ev.Effects))
 	}
-	return s.apply(b, ev, p)
+	a := applier{s: s}
+	return a.apply(b, ev, &p)
 }
 
-func (s *Store) apply(b *pebble.Batch, ev *eventlog.Event, p pending) error {
-	var hist []byte
+func (a *applier) apply(b *pebble.Batch, ev *eventlog.Event, p *pending) error {
+	s := a.s
 	for i := range ev.Effects {
 		ef := &ev.Effects[i]
 		id := ef.DocID
 		if id == "" || strings.IndexByte(id, 0) >= 0 {
 			return s.invalid(id, ev.Seq, "effect %d: document id is empty or holds a zero byte", i)
 		}
-		hist = hist[:0]
-		var value []byte
+		a.hist = a.hist[:0]
+		var (
+			h   docHeader
+			doc []byte
+		)
 		switch {
 		case ef.Operation == eventlog.OpDelete:
-			hist = append(hist, histDeleted)
-			hist = binary.AppendUvarint(hist, uint64(i))
+			a.hist = append(a.hist, histDeleted)
+			a.hist = binary.AppendUvarint(a.hist, uint64(i))
 		case ef.Doc != nil:
-			hist = append(hist, histDoc)
-			hist = binary.AppendUvarint(hist, uint64(i))
-			value = appendDocValue(make([]byte, 0, len(ef.Doc)+16), docHeader{seq: ev.Seq}, ef.Doc)
+			a.hist = append(a.hist, histDoc)
+			a.hist = binary.AppendUvarint(a.hist, uint64(i))
+			h, doc = docHeader{seq: ev.Seq}, ef.Doc
 		case ef.Diff != nil:
-			prev, ok, err := s.previous(b, p, id)
+			prev, ok, err := a.previous(b, p, id)
 			if err != nil {
 				return err
 			}
@@ -78,39 +102,47 @@ func (s *Store) apply(b *pebble.Batch, ev *eventlog.Event, p pending) error {
 			if err != nil {
 				return s.corrupt(id, ev.Seq, "previous version: %v", err)
 			}
-			doc, err := applyDiff(prevDoc, ef.Diff)
-			if err != nil {
+			if doc, err = applyDiff(prevDoc, ef.Diff); err != nil {
 				return s.invalid(id, ev.Seq, "effect %d: applying the diff to the previous version (event %d): %v", i, ph.seq, err)
 			}
-			h := docHeader{seq: ev.Seq, revsSinceFull: ph.revsSinceFull + 1, bytesSinceFull: ph.bytesSinceFull + uint64(len(ef.Diff))}
+			h = docHeader{seq: ev.Seq, revsSinceFull: ph.revsSinceFull + 1, bytesSinceFull: ph.bytesSinceFull + uint64(len(ef.Diff))}
 			if h.bytesSinceFull >= uint64(len(doc)) || h.revsSinceFull >= uint64(s.policy.MaxRevisions) {
 				h.revsSinceFull, h.bytesSinceFull = 0, 0
-				hist = append(hist, histSnapshot)
-				hist = binary.AppendUvarint(hist, uint64(i))
-				hist = append(hist, doc...)
+				a.hist = append(a.hist, histSnapshot)
+				a.hist = binary.AppendUvarint(a.hist, uint64(i))
+				a.hist = append(a.hist, doc...)
 			} else {
-				hist = append(hist, histPatch)
-				hist = binary.AppendUvarint(hist, uint64(i))
+				a.hist = append(a.hist, histPatch)
+				a.hist = binary.AppendUvarint(a.hist, uint64(i))
 			}
-			value = appendDocValue(make([]byte, 0, len(doc)+16), h, doc)
 		default:
 			return s.invalid(id, ev.Seq, "effect %d: a %s without document or diff", i, ef.Operation)
 		}
-		key := s.docKey(id)
-		var err error
-		if value == nil {
-			err = b.Delete(key, nil)
+		a.key = append(append(a.key[:0], s.docs...), id...)
+		var value []byte
+		if doc == nil {
+			if err := b.Delete(a.key, nil); err != nil {
+				return err
+			}
 		} else {
-			err = b.Set(key, value, nil)
+			var hdr [1 + 3*binary.MaxVarintLen64]byte
+			hb := appendDocValue(hdr[:0], h, nil)
+			op := b.SetDeferred(len(a.key), len(hb)+len(doc))
+			copy(op.Key, a.key)
+			copy(op.Value, hb)
+			copy(op.Value[len(hb):], doc)
+			if err := op.Finish(); err != nil {
+				return err
+			}
+			value = op.Value
 		}
-		if err == nil {
-			err = b.Set(s.historyKey(id, ev.Seq), hist, nil)
-		}
-		if err != nil {
+		a.key = append(append(a.key[:0], s.history...), id...)
+		a.key = binary.BigEndian.AppendUint64(append(a.key, 0), ev.Seq)
+		if err := b.Set(a.key, a.hist, nil); err != nil {
 			return err
 		}
-		if p != nil {
-			p[id] = value
+		if p.cur != nil {
+			p.cur[id] = value
 		}
 	}
 	return nil
@@ -118,15 +150,16 @@ func (s *Store) apply(b *pebble.Batch, ev *eventlog.Event, p pending) error {
 
 // previous returns the stored value of document id as the batch being built
 // sees it.
-func (s *Store) previous(b *pebble.Batch, p pending, id string) ([]byte, bool, error) {
-	if v, ok := p[id]; ok {
+func (a *applier) previous(b *pebble.Batch, p *pending, id string) ([]byte, bool, error) {
+	if v, ok := p.lookup(id); ok {
 		return v, v != nil, nil
 	}
-	get := s.pdb.Get
+	get := a.s.pdb.Get
 	if b.Indexed() {
 		get = b.Get
 	}
-	v, closer, err := get(s.docKey(id))
+	a.key = append(append(a.key[:0], a.s.docs...), id...)
+	v, closer, err := get(a.key)
 	if err == pebble.ErrNotFound {
 		return nil, false, nil
 	}

@@ -8,8 +8,8 @@ import (
 	"github.com/vellum-db/vellum/eventlog"
 )
 
-// rebuildBatchBytes is the size at which Rebuild commits its batch.
-const rebuildBatchBytes = 8 << 20
+// defaultRebuildBatch is the size at which Rebuild commits a batch.
+const defaultRebuildBatch = 8 << 20
 
 // rebuildMarkerKey is the meta key that is present while a rebuild of
 // dataset runs.
@@ -45,9 +45,44 @@ func (s *Store) Rebuild(ctx context.Context) error {
 		return err
 	}
 
-	p := make(pending)
-	b = s.pdb.NewBatchWithSize(rebuildBatchBytes + rebuildBatchBytes/4)
-	defer func() { b.Close() }()
+	// Two batches alternate: one is built while the other commits (on
+	// another goroutine). Diffs look up previous versions in the pending
+	// maps of both before the database.
+	size := s.rebuildBatch
+	capacity := max(size+size/4, 4096)
+	batches := [2]*pebble.Batch{
+		s.pdb.NewBatchWithSize(capacity, pebble.WithMaxRetainedSizeBytes(4*capacity)),
+		s.pdb.NewBatchWithSize(capacity, pebble.WithMaxRetainedSizeBytes(4*capacity)),
+	}
+	defer batches[0].Close()
+	defer batches[1].Close()
+	p := pending{cur: map[string][]byte{}, prev: map[string][]byte{}}
+	a := applier{s: s}
+	done := make(chan error, 1)
+	inflight := false
+	wait := func() error {
+		if !inflight {
+			return nil
+		}
+		inflight = false
+		return <-done
+	}
+	defer wait()
+	// flush hands the batch being built to the committer once the previous
+	// commit is done.
+	flush := func() error {
+		if err := wait(); err != nil {
+			return err
+		}
+		full := batches[0]
+		batches[0], batches[1] = batches[1], batches[0]
+		batches[0].Reset()
+		p.cur, p.prev = p.prev, p.cur
+		clear(p.cur)
+		inflight = true
+		go func() { done <- full.Commit(pebble.NoSync) }()
+		return nil
+	}
 	var want uint64 = 1
 	err = s.log.Scan(ctx, 1, func(ev *eventlog.Event) error {
 		if ev.Seq != want {
@@ -55,21 +90,21 @@ func (s *Store) Rebuild(ctx context.Context) error {
 				Description: fmt.Sprintf("the log skips from event %d to %d", want-1, ev.Seq)}
 		}
 		want++
-		if err := s.apply(b, ev, p); err != nil {
+		if err := a.apply(batches[0], ev, &p); err != nil {
 			return err
 		}
-		if b.Len() >= rebuildBatchBytes {
-			if err := b.Commit(pebble.NoSync); err != nil {
-				return err
-			}
-			b.Reset()
-			clear(p)
+		if batches[0].Len() >= size {
+			return flush()
 		}
 		return nil
 	})
+	if err == nil {
+		err = wait()
+	}
 	if err != nil {
 		return err
 	}
+	b = batches[0]
 	if err := b.Delete(marker, nil); err != nil {
 		return err
 	}

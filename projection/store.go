@@ -76,7 +76,8 @@ type Store struct {
 	docs    []byte // prefix of the current-documents keyspace
 	history []byte // prefix of the history keyspace
 
-	policy SnapshotPolicy
+	policy       SnapshotPolicy
+	rebuildBatch int // bytes per Rebuild batch
 }
 
 // SnapshotPolicy decides when the history index keeps a full copy of a
@@ -105,6 +106,8 @@ func Open(db *eventlog.DB, dataset uint32) (*Store, error) {
 		docs:    eventlog.KeyPrefix(dataset, eventlog.SpaceDocs),
 		history: eventlog.KeyPrefix(dataset, eventlog.SpaceHistory),
 		policy:  DefaultSnapshotPolicy,
+
+		rebuildBatch: defaultRebuildBatch,
 	}
 	interrupted, err := rebuildPending(s.pdb, dataset)
 	if err != nil {
