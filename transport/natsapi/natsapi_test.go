@@ -33,7 +33,7 @@ type fixture struct {
 	client *natsapi.Client
 }
 
-func startNATS(t *testing.T) *server.Server {
+func startNATS(t testing.TB) *server.Server {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{
 		Host:   "127.0.0.1",
@@ -52,7 +52,7 @@ func startNATS(t *testing.T) *server.Server {
 	return ns
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{ns: startNATS(t)}
 	eng, err := vellum.Open(t.TempDir(), vellum.Options{MaxDocumentSize: maxDocSize})
@@ -88,13 +88,13 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func (f *fixture) mustCreateDataset(t *testing.T, name string) {
+func (f *fixture) mustCreateDataset(t testing.TB, name string) {
 	t.Helper()
 	if _, err := f.client.CreateDataset(ctxT(t), name, ""); err != nil {
 		t.Fatalf("creating dataset %s: %v", name, err)
