@@ -3,10 +3,12 @@ package natsapi_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -465,4 +467,63 @@ func TestStatusTable(t *testing.T) {
 			t.Errorf("Status(%s) = %d, want %d", code, got, want)
 		}
 	}
+}
+
+// TestCloseAnswersInFlight closes the server while transactions arrive: each
+// one is either answered (and then applied) or finds no responder once the
+// service is gone; none is left unanswered.
+func TestCloseAnswersInFlight(t *testing.T) {
+	f := newFixture(t)
+	f.mustCreateDataset(t, "blog")
+	const n = 200
+	type outcome struct {
+		id  string
+		err error
+	}
+	outcomes := make(chan outcome, n)
+	var wg sync.WaitGroup
+	var acked atomic.Int64
+	closeNow := make(chan struct{})
+	var closeOnce sync.Once
+	for i := range n {
+		wg.Go(func() {
+			id := fmt.Sprintf("doc-%d", i)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := f.client.Mutate(ctx, "blog", []byte(`{"mutations":[{"create":{"_id":"`+id+`","_type":"t"}}]}`))
+			outcomes <- outcome{id, err}
+			if err == nil && acked.Add(1) == 10 {
+				closeOnce.Do(func() { close(closeNow) })
+			}
+		})
+	}
+	// Close once ten are acknowledged, with the rest still arriving.
+	select {
+	case <-closeNow:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ten transactions were not acknowledged within 10s")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.srv.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	wg.Wait()
+	close(outcomes)
+	answered, refused := 0, 0
+	for o := range outcomes {
+		switch {
+		case o.err == nil:
+			answered++
+			got, err := f.eng.Get(ctxT(t), "blog", []string{o.id}, "raw")
+			if err != nil || len(got) != 1 {
+				t.Errorf("%s was acknowledged but is not in the engine: %v", o.id, err)
+			}
+		case errors.Is(o.err, nats.ErrNoResponders):
+			refused++
+		default:
+			t.Errorf("%s: %v (neither answered nor refused)", o.id, o.err)
+		}
+	}
+	t.Logf("%d answered, %d found no responder", answered, refused)
 }

@@ -143,6 +143,12 @@ func Serve(nc *nats.Conn, eng *vellum.Engine, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("natsapi: adding endpoint %s on %s: %w", ep.name, ep.subject, err)
 		}
 	}
+	// Once Serve returns, the NATS server knows the subscriptions: a request
+	// sent then finds the service.
+	if err := nc.FlushTimeout(10 * time.Second); err != nil {
+		_ = svc.Stop()
+		return nil, fmt.Errorf("natsapi: registering the service's subscriptions: %w", err)
+	}
 	return s, nil
 }
 
