@@ -1,7 +1,6 @@
 package mutation
 
 import (
-	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -133,14 +132,14 @@ func (a *applier) get(id string) (*entry, error) {
 }
 
 func (a *applier) write(i int, id string, e *entry, doc map[string]any) error {
-	if doc != nil && a.ctx.MaxDocumentSize > 0 {
-		b, err := json.Marshal(doc)
-		if err != nil {
-			return errorf(CodeInvalidPatch, i, id, "the document cannot be encoded as JSON: %v", err)
+	if doc != nil {
+		size, ok := jsonSize(doc)
+		if !ok {
+			return errorf(CodeInvalidPatch, i, id, "document %q cannot be encoded as JSON", id)
 		}
-		if len(b) > a.ctx.MaxDocumentSize {
-			err := errorf(CodeDocumentTooLarge, i, id, "document %q would be %d bytes, more than the limit of %d bytes", id, len(b), a.ctx.MaxDocumentSize)
-			err.Details = map[string]any{"size": len(b), "limit": a.ctx.MaxDocumentSize}
+		if a.ctx.MaxDocumentSize > 0 && size > a.ctx.MaxDocumentSize {
+			err := errorf(CodeDocumentTooLarge, i, id, "document %q would be %d bytes, more than the limit of %d bytes", id, size, a.ctx.MaxDocumentSize)
+			err.Details = map[string]any{"size": size, "limit": a.ctx.MaxDocumentSize}
 			return err
 		}
 	}
