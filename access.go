@@ -1,0 +1,329 @@
+package vellum
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vellum-db/vellum/authz"
+	"github.com/vellum-db/vellum/projection"
+)
+
+// Access control in the engine (see docs/access-control.md):
+//
+//   - Each dataset holds an immutable authz.Policy built from its acl mode
+//     and its group documents (_.groups.*). The writer replaces it when a
+//     transaction changes a group document, so the change applies from the
+//     very next transaction; reads and selections use the same policy.
+//   - Robot tokens are records "token.<name>" in the system dataset: every
+//     creation and revocation is a logged, hash-chained transaction. The
+//     engine keeps them in memory by hash and swaps the map on change.
+//   - Dataset creation, acl changes and token management need the
+//     administrator role for all datasets.
+
+// SystemPrincipal is the daemon itself, for the writes it makes on its own
+// behalf (such as the first administrator token).
+var SystemPrincipal = &authz.Principal{
+	ID:            "vellumd",
+	Authenticated: true,
+	Roles:         []authz.RoleAssignment{{Role: authz.RoleAdministrator}},
+}
+
+const (
+	tokenDocPrefix = "token."
+	tokenDocType   = "system.token"
+)
+
+// CodePermissionDenied is authz's code, for project-level actions too.
+const CodePermissionDenied = authz.CodePermissionDenied
+
+// requireAdmin checks that p may manage the project: datasets and tokens.
+func requireAdmin(p *authz.Principal, action string) error {
+	if p.HasRole(authz.RoleAdministrator, "") {
+		return nil
+	}
+	return errorf(CodePermissionDenied, "%s may not %s: that needs the administrator role for all datasets", describe(p), action)
+}
+
+func describe(p *authz.Principal) string {
+	if p == nil {
+		return authz.Everyone
+	}
+	return p.String()
+}
+
+// loadPolicy builds the dataset's policy from its acl and group documents.
+// A group document that no longer parses (it was valid when saved, so this
+// only happens across versions) grants nothing and is logged.
+func (d *dataset) loadPolicy() error {
+	acl, err := authz.ParseACL(d.info.ACL)
+	if err != nil {
+		return err
+	}
+	var docs []map[string]any
+	err = d.store.ScanPrefix(authz.GroupPrefix, func(id string, raw []byte) error {
+		var doc map[string]any
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return fmt.Errorf("group document %q: %w", id, err)
+		}
+		docs = append(docs, doc)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	pol, errs := authz.LoadPolicy(d.name, acl, docs)
+	for _, err := range errs {
+		d.e.logger.Warn("group document ignored", "dataset", d.name, "err", err)
+	}
+	d.policy.Store(pol)
+	return nil
+}
+
+// checker returns the access decisions of p in the dataset at time now.
+func (d *dataset) checker(p *authz.Principal, now time.Time) *authz.Checker {
+	return d.policy.Load().Checker(p, now)
+}
+
+// readable decodes a stored document and reports whether c may read it.
+func readable(c *authz.Checker, raw []byte) (map[string]any, bool, error) {
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, false, err
+	}
+	_, ok := c.Read(doc)
+	return doc, ok, nil
+}
+
+// loadTokens reads the token records of the system dataset into memory.
+func (e *Engine) loadTokens() error {
+	tokens := authz.TokenMap{}
+	err := e.system.store.ScanPrefix(tokenDocPrefix, func(id string, raw []byte) error {
+		var t authz.Token
+		if err := json.Unmarshal(raw, &t); err != nil {
+			return fmt.Errorf("token record %q: %w", id, err)
+		}
+		tokens[t.Hash] = t
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.tokens.Store(&tokens)
+	return nil
+}
+
+// LookupToken implements authz.TokenStore over the engine's token records.
+func (e *Engine) LookupToken(ctx context.Context, hash string) (authz.Token, bool, error) {
+	return (*e.tokens.Load()).LookupToken(ctx, hash)
+}
+
+// putToken writes a token record through the system dataset's log and then
+// publishes it to the in-memory map, so it is valid (or revoked) for the
+// very next request.
+func (e *Engine) putToken(ctx context.Context, p *authz.Principal, t authz.Token, create bool) error {
+	rec, err := json.Marshal(t)
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	json.Unmarshal(rec, &doc)
+	doc["_id"] = tokenDocPrefix + t.Name
+	doc["_type"] = tokenDocType
+	op := "createOrReplace"
+	if create {
+		op = "create"
+	}
+	body, _ := json.Marshal(map[string]any{"mutations": []any{map[string]any{op: doc}}})
+	e.tokenMu.Lock()
+	defer e.tokenMu.Unlock()
+	if _, err := e.system.transact(ctx, p, body); err != nil {
+		if AsError(err).Code == "documentAlreadyExists" {
+			return errorf(authz.CodeInvalidToken, "a token named %q already exists", t.Name)
+		}
+		return err
+	}
+	next := authz.TokenMap{}
+	for h, old := range *e.tokens.Load() {
+		if old.Name != t.Name {
+			next[h] = old
+		}
+	}
+	next[t.Hash] = t
+	e.tokens.Store(&next)
+	return nil
+}
+
+// CreateToken makes a robot token with a built-in role for one dataset (or
+// all, when dataset is ""). It returns the secret, which is shown only
+// now: only its hash is stored.
+func (e *Engine) CreateToken(ctx context.Context, p *authz.Principal, name, role, dataset string) (string, authz.Token, error) {
+	if err := requireAdmin(p, "create tokens"); err != nil {
+		return "", authz.Token{}, err
+	}
+	r, err := authz.ParseRole(role)
+	if err != nil {
+		return "", authz.Token{}, AsError(err)
+	}
+	if dataset != "" {
+		if _, err := e.dataset(dataset); err != nil {
+			return "", authz.Token{}, err
+		}
+	}
+	secret, tok, err := authz.NewToken(name, r, dataset, time.Now())
+	if err != nil {
+		return "", authz.Token{}, AsError(err)
+	}
+	if err := e.putToken(ctx, p, tok, true); err != nil {
+		return "", authz.Token{}, err
+	}
+	e.logger.Info("token created", "token", name, "role", role, "dataset", dataset, "by", describe(p))
+	return secret, tok, nil
+}
+
+// Tokens lists the token records (without secrets, which are never stored),
+// by name.
+func (e *Engine) Tokens(ctx context.Context, p *authz.Principal) ([]authz.Token, error) {
+	if err := requireAdmin(p, "list tokens"); err != nil {
+		return nil, err
+	}
+	m := *e.tokens.Load()
+	out := make([]authz.Token, 0, len(m))
+	for _, t := range m {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// RevokeToken revokes a token: its next request fails. The record stays,
+// with its revocation time, for audit.
+func (e *Engine) RevokeToken(ctx context.Context, p *authz.Principal, name string) (authz.Token, error) {
+	if err := requireAdmin(p, "revoke tokens"); err != nil {
+		return authz.Token{}, err
+	}
+	var tok authz.Token
+	found := false
+	for _, t := range *e.tokens.Load() {
+		if t.Name == name {
+			tok, found = t, true
+		}
+	}
+	if !found {
+		return authz.Token{}, errorf(authz.CodeInvalidToken, "no token named %q", name)
+	}
+	if tok.Revoked() {
+		return tok, nil
+	}
+	now := time.Now().UTC()
+	tok.RevokedAt = &now
+	if err := e.putToken(ctx, p, tok, false); err != nil {
+		return authz.Token{}, err
+	}
+	e.logger.Info("token revoked", "token", name, "by", describe(p))
+	return tok, nil
+}
+
+// SetDatasetACL changes a dataset's acl mode (public or private). The
+// change is a logged transaction of the system dataset and applies from the
+// next request on.
+func (e *Engine) SetDatasetACL(ctx context.Context, p *authz.Principal, name, acl string) (DatasetInfo, error) {
+	if err := requireAdmin(p, "change a dataset's acl"); err != nil {
+		return DatasetInfo{}, err
+	}
+	if acl != "public" && acl != "private" {
+		return DatasetInfo{}, errorf(CodeInvalidACL, "invalid acl mode %q: use public or private", acl)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := e.byName[name]
+	if d == nil {
+		return DatasetInfo{}, errorf(CodeUnknownDataset, "dataset %q does not exist", name)
+	}
+	body, _ := json.Marshal(map[string]any{"mutations": []any{map[string]any{"patch": map[string]any{
+		"id": datasetDocPrefix + name, "set": map[string]any{"aclMode": acl},
+	}}}})
+	if _, err := e.system.transact(ctx, p, body); err != nil {
+		return DatasetInfo{}, err
+	}
+	info := d.info
+	info.ACL = acl
+	d.info = info
+	d.policy.Store(d.policy.Load().WithACL(authz.ACL(acl)))
+	e.logger.Info("dataset acl changed", "dataset", name, "acl", acl, "by", describe(p))
+	return info, nil
+}
+
+// Explain says, for the principal as, whether it may do action on the
+// document id of a dataset (for update, after applying patch, a Sanity
+// patch body), listing every grant it holds and why each matched or not.
+func (e *Engine) Explain(ctx context.Context, p *authz.Principal, name string, as *authz.Principal, id, action string, patch json.RawMessage) (*authz.Explanation, error) {
+	d, err := e.dataset(name)
+	if err != nil {
+		return nil, err
+	}
+	if !p.HasRole(authz.RoleAdministrator, name) {
+		return nil, errorf(CodePermissionDenied, "%s may not explain access in dataset %q: that needs the administrator role", describe(p), name)
+	}
+	act, err := authz.ParseAction(action)
+	if err != nil {
+		return nil, AsError(err)
+	}
+	if err := validateID(id); err != nil {
+		return nil, err
+	}
+	if err := d.w.readBarrier(ctx); err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	raw, ok, err := d.store.Get(id, projection.Raw)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		json.Unmarshal(raw, &doc)
+	}
+	var after map[string]any
+	if len(patch) > 0 {
+		if doc == nil {
+			return nil, errorf("documentNotFound", "document %q does not exist, so it cannot be patched", id)
+		}
+		// A dry run of the patch gives the document after it.
+		body, _ := json.Marshal(map[string]any{"dryRun": true, "returnDocuments": true, "mutations": []any{map[string]any{"patch": json.RawMessage(mergePatchID(patch, id))}}})
+		res, err := d.transact(ctx, SystemPrincipal, body)
+		if err != nil {
+			return nil, err
+		}
+		if len(res.Results) > 0 && res.Results[0].Document != nil {
+			json.Unmarshal(res.Results[0].Document, &after)
+		}
+	}
+	if act == authz.ActionCreate && doc == nil && after == nil {
+		return nil, errorf("documentNotFound", "explain create needs the document: create %q first in a dry run, or explain update with --patch", id)
+	}
+	x, err := d.policy.Load().Explain(as, time.Now(), act, doc, after)
+	if err != nil {
+		return nil, AsError(err)
+	}
+	return x, nil
+}
+
+// mergePatchID sets "id" in a patch body.
+func mergePatchID(patch json.RawMessage, id string) []byte {
+	var m map[string]any
+	if json.Unmarshal(patch, &m) != nil || m == nil {
+		m = map[string]any{}
+	}
+	m["id"] = id
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// isSystemID reports whether an id belongs to the records Vellum keeps
+// about itself, which clients never write directly.
+func isSystemID(id string) bool {
+	return strings.HasPrefix(id, datasetDocPrefix) || strings.HasPrefix(id, tokenDocPrefix)
+}

@@ -1,0 +1,336 @@
+package vellum
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"iter"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/vellum-db/vellum/authz"
+	"github.com/vellum-db/vellum/authz/groq"
+	"github.com/vellum-db/vellum/eventlog"
+	"github.com/vellum-db/vellum/projection"
+	"github.com/vellum-db/vellum/projection/docid"
+	"github.com/vellum-db/vellum/projection/jsondiff"
+	"github.com/vellum-db/vellum/projection/mutation"
+)
+
+// TxResult is the answer to a transaction, in the shape of Sanity's
+// mutation API.
+type TxResult struct {
+	TransactionID string       `json:"transactionId"`
+	Results       []ResultItem `json:"results"`
+	// DocumentIDs lists the ids of the documents the transaction touched,
+	// when the request asked for returnIds.
+	DocumentIDs []string `json:"documentIds,omitempty"`
+}
+
+// ResultItem is the outcome of one mutation.
+type ResultItem struct {
+	ID        string          `json:"id"`
+	Operation string          `json:"operation"` // create, update, delete or none
+	Document  json.RawMessage `json:"document,omitempty"`
+}
+
+// txRequest is a decoded transaction waiting for the writer.
+type txRequest struct {
+	principal *authz.Principal
+	tx        *mutation.Transaction
+	mutations json.RawMessage // as submitted, compacted: recorded in the event
+}
+
+// Transact applies a transaction to a dataset atomically and returns once its
+// event and projection updates are synced. body is
+// {"mutations":[...],"transactionId"?,"dryRun"?,"returnIds"?,"returnDocuments"?}.
+// A transaction that fails is rejected as a whole and writes nothing.
+//
+// p must be allowed every effect of the transaction (see
+// docs/access-control.md); the event records p and, for each effect, the
+// grant that allowed it.
+func (e *Engine) Transact(ctx context.Context, name string, p *authz.Principal, body []byte) (*TxResult, error) {
+	d, err := e.dataset(name)
+	if err != nil {
+		return nil, err
+	}
+	return d.transact(ctx, p, body)
+}
+
+func (d *dataset) transact(ctx context.Context, p *authz.Principal, body []byte) (*TxResult, error) {
+	if p == nil {
+		p = authz.Anonymous()
+	}
+	tx, err := mutation.DecodeTransaction(body)
+	if err != nil {
+		return nil, AsError(err)
+	}
+	var env struct {
+		Mutations json.RawMessage `json:"mutations"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, AsError(err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, env.Mutations); err != nil {
+		return nil, AsError(err)
+	}
+	res, err := d.w.submit(ctx, job{tx: &txRequest{principal: p, tx: tx, mutations: compact.Bytes()}})
+	if err != nil {
+		return nil, AsError(err)
+	}
+	return res, nil
+}
+
+// apply runs in the writer goroutine. It returns the batch to commit (nil when
+// there is nothing to write) with the event's sequence number, or the answer
+// for a request that writes nothing.
+func (d *dataset) apply(w *writer, r *txRequest) (*pebble.Batch, uint64, *TxResult, error) {
+	tx := r.tx
+	if tx.TransactionID != "" {
+		res, found, err := d.replay(r, d.checker(r.principal, time.Now()))
+		if found || err != nil {
+			return nil, 0, res, err
+		}
+	}
+	now := w.nextTime()
+	txid := tx.TransactionID
+	if txid == "" {
+		txid = w.nextTxID(now)
+	}
+	checker := d.checker(r.principal, now)
+	view := &txView{d: d, now: now, checker: checker}
+	out, err := mutation.Apply(mutation.Context{TxID: txid, Now: now, MaxDocumentSize: d.e.maxDoc}, view, tx)
+	if err != nil {
+		return nil, 0, nil, AsError(err)
+	}
+	grants, policy, err := d.authorize(checker, out.Effects)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	res := buildResult(txid, tx, out, checker)
+	if tx.DryRun {
+		return nil, 0, res, nil
+	}
+	ev := &eventlog.Event{
+		Seq:       w.seq + 1,
+		TxID:      txid,
+		Time:      now,
+		Identity:  r.principal.ID,
+		Mutations: r.mutations,
+		PrevHash:  w.hash,
+		Effects:   make([]eventlog.Effect, 0, len(out.Effects)),
+	}
+	for i, eff := range out.Effects {
+		ee, err := encodeEffect(txid, eff, grants[i])
+		if err != nil {
+			return nil, 0, nil, AsError(err)
+		}
+		ev.Effects = append(ev.Effects, ee)
+	}
+	batch := d.e.db.Pebble().NewBatch()
+	if err := d.log.Append(batch, ev); err != nil {
+		batch.Close()
+		return nil, 0, nil, AsError(err)
+	}
+	if err := d.store.Apply(batch, ev); err != nil {
+		batch.Close()
+		return nil, 0, nil, AsError(err)
+	}
+	w.seq, w.hash = ev.Seq, ev.Hash
+	if policy != nil {
+		// The next transaction is decided under the changed groups.
+		d.policy.Store(policy)
+	}
+	return batch, ev.Seq, res, nil
+}
+
+// authorize decides every effect of a transaction under checker: all must be
+// allowed, or the transaction is rejected. It returns the grant that allowed
+// each effect and, when the transaction changes group documents, the policy
+// that follows (nil when it changes none).
+func (d *dataset) authorize(checker *authz.Checker, effects []mutation.Effect) ([]eventlog.GrantRef, *authz.Policy, error) {
+	grants := make([]eventlog.GrantRef, len(effects))
+	var policy *authz.Policy
+	for i, eff := range effects {
+		ref, err := checker.Write(eff.ID, eff.Before, eff.After)
+		if err != nil {
+			return nil, nil, AsError(err)
+		}
+		grants[i] = eventlog.GrantRef{Group: ref.Group, Index: ref.Index}
+		if authz.IsGroupID(eff.ID) {
+			if policy == nil {
+				policy = d.policy.Load()
+			}
+			if policy, err = policy.Apply(eff.ID, eff.After); err != nil {
+				return nil, nil, AsError(err)
+			}
+		}
+	}
+	return grants, policy, nil
+}
+
+// replay answers a retried transaction from the log: a transactionId that
+// already committed returns its first result and applies nothing, forever.
+func (d *dataset) replay(r *txRequest, checker *authz.Checker) (*TxResult, bool, error) {
+	tx := r.tx
+	seq, ok, err := d.log.LookupTx(tx.TransactionID)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	ev, err := d.log.Get(seq)
+	if err != nil {
+		return nil, true, err
+	}
+	if !bytes.Equal(ev.Mutations, r.mutations) || ev.Identity != r.principal.ID {
+		return nil, true, errorf(CodeTransactionIDReused,
+			"transaction %q already committed (event %d) with other mutations or by another identity; use a new transactionId", tx.TransactionID, seq)
+	}
+	res := &TxResult{TransactionID: ev.TxID, Results: make([]ResultItem, 0, len(ev.Effects))}
+	for _, eff := range ev.Effects {
+		res.Results = append(res.Results, ResultItem{ID: eff.DocID, Operation: eff.Operation})
+		if tx.ReturnIDs {
+			res.DocumentIDs = append(res.DocumentIDs, eff.DocID)
+		}
+	}
+	if tx.ReturnDocuments {
+		for i := range res.Results {
+			if doc, ok, err := d.store.AtSeq(res.Results[i].ID, seq); err == nil && ok {
+				if _, can, _ := readable(checker, doc); can {
+					res.Results[i].Document = doc
+				}
+			}
+		}
+	}
+	return res, true, nil
+}
+
+// buildResult is the answer to a transaction. Returned documents are only
+// those the caller may read (a create-only grant does not let one read back).
+func buildResult(txid string, tx *mutation.Transaction, out *mutation.Outcome, checker *authz.Checker) *TxResult {
+	res := &TxResult{TransactionID: txid, Results: make([]ResultItem, 0, len(out.Results))}
+	for _, r := range out.Results {
+		item := ResultItem{ID: r.ID, Operation: r.Operation}
+		if tx.ReturnDocuments && r.Document != nil {
+			if _, can := checker.Read(r.Document); can {
+				item.Document, _ = json.Marshal(r.Document)
+			}
+		}
+		res.Results = append(res.Results, item)
+	}
+	if tx.ReturnIDs {
+		for _, eff := range out.Effects {
+			res.DocumentIDs = append(res.DocumentIDs, eff.ID)
+		}
+	}
+	return res
+}
+
+// Effects hold the resulting document when it is small or the change is
+// large, and a jsondiff patch otherwise, so that a small edit to a large
+// document costs about its own size in the log. Replay never re-runs patch
+// logic: it copies the document or applies the structural diff.
+const fullDocBelow = 1024
+
+func encodeEffect(txid string, eff mutation.Effect, grant eventlog.GrantRef) (eventlog.Effect, error) {
+	out := eventlog.Effect{DocID: eff.ID, Operation: eff.Operation, Grant: grant}
+	if eff.Before != nil {
+		out.PrevRev, _ = eff.Before["_rev"].(string)
+	}
+	if eff.After == nil {
+		return out, nil
+	}
+	out.NewRev = txid
+	doc, err := json.Marshal(eff.After)
+	if err != nil {
+		return out, err
+	}
+	if eff.Before != nil && len(doc) >= fullDocBelow {
+		patch, err := json.Marshal(jsondiff.Diff(eff.Before, eff.After))
+		if err != nil {
+			return out, err
+		}
+		if len(patch) < len(doc)/2 {
+			out.Diff = patch
+			return out, nil
+		}
+	}
+	out.Doc = doc
+	return out, nil
+}
+
+// txView is what a transaction sees of the current documents: the durable
+// state plus every earlier transaction already handed to Pebble (the writer
+// applies transactions one at a time, in order).
+type txView struct {
+	d       *dataset
+	now     time.Time
+	checker *authz.Checker // selections see only what the caller may read
+}
+
+func (v *txView) Get(id string) (map[string]any, bool, error) {
+	raw, ok, err := v.d.store.Get(id, projection.Raw)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, false, err
+	}
+	return doc, true, nil
+}
+
+// Select runs a delete or patch query (a `*[filter]` selection, optionally
+// ordered and sliced) over the dataset's current documents.
+func (v *txView) Select(query string, params map[string]any) ([]string, error) {
+	sel, err := groq.CompileSelection(query)
+	if err != nil {
+		return nil, err
+	}
+	var scanErr error
+	docs := iter.Seq[map[string]any](func(yield func(map[string]any) bool) {
+		scanErr = v.d.store.Scan(projection.Raw, func(id string, raw []byte) error {
+			doc, can, err := readable(v.checker, raw)
+			if err != nil {
+				return err
+			}
+			if !can {
+				return nil
+			}
+			if !yield(doc) {
+				return errStopScan
+			}
+			return nil
+		})
+		if scanErr == errStopScan {
+			scanErr = nil
+		}
+	})
+	selected, err := sel.Select(&groq.Env{Params: params, Now: v.now, Identity: v.checker.Principal().Identity()}, docs)
+	if err != nil {
+		return nil, err
+	}
+	if scanErr != nil {
+		return nil, scanErr
+	}
+	ids := make([]string, 0, len(selected))
+	for _, doc := range selected {
+		if id, ok := doc["_id"].(string); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+type stopScan struct{}
+
+func (stopScan) Error() string { return "scan stopped" }
+
+var errStopScan error = stopScan{}
+
+func validateID(id string) error {
+	if err := docid.Validate(id); err != nil {
+		return AsError(err)
+	}
+	return nil
+}
