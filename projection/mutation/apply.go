@@ -35,7 +35,8 @@ const (
 
 // Outcome is what a transaction does: one Result per document each
 // mutation concerns, in mutation order, and one Effect per document whose
-// content the transaction changes.
+// content the transaction changes. Its documents may be shared with the
+// View and with each other: treat them as read-only.
 type Outcome struct {
 	Results []Result
 	Effects []Effect

@@ -162,10 +162,17 @@ func escapeAll(s string) string {
 	return b.String()
 }
 
-func applyDMP(patches []dmpPatch, s string) (string, error) {
+func applyDMP(patches []dmpPatch, s string) (out string, err error) {
 	if len(patches) == 0 {
 		return s, nil
 	}
+	// diffmatchpatch is third-party code: whatever it does with odd
+	// hunks, a bad patch must be an error, never a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = "", fmt.Errorf("diffMatchPatch cannot be applied: %v", r)
+		}
+	}()
 	// Re-express the hunks in bytes of s and hand them to diffmatchpatch.
 	var text strings.Builder
 	shift := 0 // bytes inserted minus bytes deleted by earlier hunks

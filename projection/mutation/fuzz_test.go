@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var knownCodes = map[string]bool{
@@ -182,6 +183,23 @@ func FuzzParsePath(f *testing.F) {
 		}
 		if !reflect.DeepEqual(p.segs, q.segs) {
 			t.Fatalf("ParsePath(%q) = %+v, canonical %q = %+v", s, p.segs, canon, q.segs)
+		}
+	})
+}
+
+func FuzzDiffMatchPatch(f *testing.F) {
+	f.Add("Hello", "@@ -1,5 +1,11 @@\n Hello\n+ world\n")
+	f.Add("😀😀😀😀x x x x", "@@ -5,11 +5,11 @@\n %F0%9F%98%80%F0%9F%98%80x x \n-x\n+y\n  x\n")
+	f.Add("The quick brown fox jumps over the lazy dog.", "@@ -1,9 +1,9 @@\n The \n-q\n+Q\n uick\n@@ -37,8 +37,9 @@\n azy \n-dog.\n+cat!!\n")
+	f.Add("a😀b", "@@ -1,4 +1,2 @@\n a\n-%F0%9F%98%80\n b\n")
+	f.Fuzz(func(t *testing.T, text, patch string) {
+		ps, err := parseDMP(patch)
+		if err != nil {
+			return
+		}
+		out, err := applyDMP(ps, text)
+		if err == nil && !utf8.ValidString(out) && utf8.ValidString(text) {
+			t.Fatalf("applyDMP(%q, %q) = %q: not UTF-8", text, patch, out)
 		}
 	})
 }
