@@ -36,7 +36,15 @@ type leafFunc func(cur any, present bool) (any, bool, *opError)
 // created as empty objects (set and setIfMissing); otherwise a missing
 // member selects nothing. strict says whether passing through a value of the
 // wrong type is a typeMismatch (true) or selects nothing (unset).
-func walk(path Path, v any, segs []segment, leaf leafFunc, create, strict bool) (any, *opError) {
+// walkMode says how walk treats what it does not find.
+type walkMode struct {
+	create  bool   // create missing members on the way as empty objects
+	strict  bool   // passing through a value of the wrong type is a typeMismatch
+	present bool   // a missing member on the way is an error (inc, dec, diffMatchPatch)
+	op      string // the operation, for messages
+}
+
+func walk(path Path, v any, segs []segment, leaf leafFunc, m walkMode) (any, *opError) {
 	seg := segs[0]
 	last := len(segs) == 1
 	switch c := v.(type) {
@@ -57,12 +65,16 @@ func walk(path Path, v any, segs []segment, leaf leafFunc, create, strict bool) 
 				return c, nil
 			}
 			if !ok {
-				if !create {
+				switch {
+				case m.create:
+					cur = map[string]any{}
+				case m.present:
+					return nil, notPresent(path, m.op)
+				default:
 					return c, nil
 				}
-				cur = map[string]any{}
 			}
-			nv, err := descend(path, cur, segs[1:], leaf, create, strict)
+			nv, err := walk(path, cur, segs[1:], leaf, m)
 			if err != nil {
 				return nil, err
 			}
@@ -87,7 +99,7 @@ func walk(path Path, v any, segs []segment, leaf leafFunc, create, strict bool) 
 					}
 					continue
 				}
-				nv, err := descend(path, c[k], segs[1:], leaf, create, strict)
+				nv, err := walk(path, c[k], segs[1:], leaf, m)
 				if err != nil {
 					return nil, err
 				}
@@ -95,13 +107,13 @@ func walk(path Path, v any, segs []segment, leaf leafFunc, create, strict bool) 
 			}
 			return c, nil
 		}
-		if !strict {
+		if !m.strict {
 			return c, nil
 		}
 		return nil, typeMismatch(path, "an array element selector is applied to an object")
 	case []any:
 		if seg.kind == segAttr {
-			if !strict {
+			if !m.strict {
 				return c, nil
 			}
 			return nil, typeMismatch(path, "member %q is selected in an array", seg.name)
@@ -123,7 +135,7 @@ func walk(path Path, v any, segs []segment, leaf leafFunc, create, strict bool) 
 			return removeIndexes(c, drop), nil
 		}
 		for _, i := range idx {
-			nv, err := descend(path, c[i], segs[1:], leaf, create, strict)
+			nv, err := walk(path, c[i], segs[1:], leaf, m)
 			if err != nil {
 				return nil, err
 			}
@@ -131,14 +143,17 @@ func walk(path Path, v any, segs []segment, leaf leafFunc, create, strict bool) 
 		}
 		return c, nil
 	}
-	if !strict {
+	if !m.strict {
 		return v, nil
 	}
 	return nil, typeMismatch(path, "the path goes through %s, which has no members or elements", kindName(v))
 }
 
-func descend(path Path, v any, segs []segment, leaf leafFunc, create, strict bool) (any, *opError) {
-	return walk(path, v, segs, leaf, create, strict)
+// notPresent reports a missing value where an operation needs one; Sanity
+// answers inc on a missing field with "Cannot increment because it is not
+// present".
+func notPresent(path Path, op string) *opError {
+	return invalidPatch(path, "cannot %s: the value is not present", op)
 }
 
 // selectIndexes returns the indexes of the existing elements of xs that an
@@ -225,7 +240,7 @@ func removeIndexes(xs []any, drop []int) []any {
 func opSet(doc map[string]any, op Op) *opError {
 	_, err := walk(op.Path, doc, op.Path.segs, func(any, bool) (any, bool, *opError) {
 		return deepCopy(op.Value), true, nil
-	}, true, true)
+	}, walkMode{create: true, strict: true})
 	return err
 }
 
@@ -235,22 +250,26 @@ func opSetIfMissing(doc map[string]any, op Op) *opError {
 			return cur, true, nil
 		}
 		return deepCopy(op.Value), true, nil
-	}, true, true)
+	}, walkMode{create: true, strict: true})
 	return err
 }
 
 func opUnset(doc map[string]any, path Path) *opError {
 	_, err := walk(path, doc, path.segs, func(any, bool) (any, bool, *opError) {
 		return nil, false, nil
-	}, false, false)
+	}, walkMode{})
 	return err
 }
 
 func opInc(doc map[string]any, op Op, sign float64) *opError {
 	delta := sign * op.Value.(float64)
+	name := "increment"
+	if sign < 0 {
+		name = "decrement"
+	}
 	_, err := walk(op.Path, doc, op.Path.segs, func(cur any, present bool) (any, bool, *opError) {
 		if !present {
-			return nil, false, nil
+			return nil, false, notPresent(op.Path, name)
 		}
 		n, ok := cur.(float64)
 		if !ok {
@@ -261,7 +280,7 @@ func opInc(doc map[string]any, op Op, sign float64) *opError {
 			return nil, false, invalidPatch(op.Path, "the result is not a finite number")
 		}
 		return r, true, nil
-	}, false, true)
+	}, walkMode{strict: true, present: true, op: name})
 	return err
 }
 
@@ -272,7 +291,7 @@ func opDiffMatchPatch(doc map[string]any, op Op) *opError {
 	}
 	_, err := walk(op.Path, doc, op.Path.segs, func(cur any, present bool) (any, bool, *opError) {
 		if !present {
-			return nil, false, nil
+			return nil, false, notPresent(op.Path, "apply diffMatchPatch")
 		}
 		s, ok := cur.(string)
 		if !ok {
@@ -283,7 +302,7 @@ func opDiffMatchPatch(doc map[string]any, op Op) *opError {
 			return nil, false, invalidPatch(op.Path, "%s", err.Error())
 		}
 		return out, true, nil
-	}, false, true)
+	}, walkMode{strict: true, present: true, op: "apply diffMatchPatch"})
 	return err
 }
 
@@ -315,7 +334,7 @@ func opInsert(doc map[string]any, ins *Insert) *opError {
 	_, err := walk(path, doc, parent.segs, func(cur any, present bool) (any, bool, *opError) {
 		found = true
 		return apply(cur, present)
-	}, false, true)
+	}, walkMode{strict: true})
 	if err != nil {
 		return err
 	}

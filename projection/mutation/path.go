@@ -142,6 +142,13 @@ func (p *pathParser) attr() (segment, error) {
 		return segment{kind: segAll}, nil
 	}
 	start := p.pos
+	if c := p.peek(); c >= '0' && c <= '9' {
+		end := start
+		for end < len(p.s) && p.s[end] != '.' && p.s[end] != '[' {
+			end++
+		}
+		return segment{}, p.fail(p.pos, "a member name cannot start with a digit; write it in brackets: [%q]", p.s[start:end])
+	}
 	if !isIdentStart(p.peek()) {
 		return segment{}, p.fail(p.pos, "expected a member name (a letter, '_' or '$' first), found %s", p.describe())
 	}
