@@ -1,0 +1,406 @@
+package groq
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/ext"
+	"cel.dev/cel-go/interpreter"
+
+	"github.com/vellum-db/vellum/authz/groq/syntax"
+)
+
+// Mode says what a compiled expression may use.
+type Mode int
+
+const (
+	// ModeQuery accepts any GROQ expression; * is Env.Dataset.
+	ModeQuery Mode = iota
+	// ModeFilter is for grant and listener filters: a pure function of one
+	// document (plus Env.Identity, Env.Now and Env.Params). Constructs that
+	// need other documents (*, ->, ^ and so subqueries) and pipe functions
+	// are rejected at compile time with an invalidFilter error.
+	ModeFilter
+)
+
+func (m Mode) String() string {
+	if m == ModeFilter {
+		return "filter"
+	}
+	return "query"
+}
+
+// Error codes.
+const (
+	CodeParseError    = "queryParseError"
+	CodeInvalidFilter = "invalidFilter"
+	CodeEvalError     = "queryEvalError"
+	CodeNotSupported  = "queryNotSupported"
+)
+
+// Error is a compile or evaluation error. Start and End are character
+// (code point) offsets into Query, End exclusive; both are 0 when the error
+// has no position (for example a cost limit exceeded).
+type Error struct {
+	Code        string // queryParseError, invalidFilter, queryNotSupported or queryEvalError
+	Description string
+	Start, End  int
+	Query       string
+}
+
+// ErrorCode returns the stable error code.
+func (e *Error) ErrorCode() string { return e.Code }
+
+func (e *Error) Error() string {
+	if e.Start == 0 && e.End == 0 {
+		return fmt.Sprintf("groq %s: %s", e.Code, e.Description)
+	}
+	return fmt.Sprintf("groq %s at character %d: %s", e.Code, e.Start, e.Description)
+}
+
+// Cost limits: CEL tracks the cost of every evaluation (one unit per
+// operation, the library functions charge by the size of their inputs) and
+// stops it with a queryEvalError past the limit.
+const (
+	QueryCostLimit  = 5_000_000
+	FilterCostLimit = 1_000_000
+)
+
+// Env is what an evaluation sees besides @.
+type Env struct {
+	Identity string         // identity(); "" means anonymous
+	Now      time.Time      // now(); the zero time means the current time at evaluation
+	Params   map[string]any // $name
+	Dataset  []any          // the documents * ranges over (ModeQuery only)
+
+	once sync.Once // builds idx on first use of ->; Env must not be copied after use
+	idx  *refIndex
+}
+
+func (e *Env) refs() *refIndex {
+	e.once.Do(func() {
+		byID := make(map[string]any, len(e.Dataset))
+		for _, d := range e.Dataset {
+			if m, ok := d.(map[string]any); ok {
+				if id, ok := m["_id"].(string); ok {
+					if _, dup := byID[id]; !dup {
+						byID[id] = m
+					}
+				}
+			}
+		}
+		e.idx = &refIndex{byID: byID}
+	})
+	return e.idx
+}
+
+// Program is a compiled GROQ expression. It is safe for concurrent use.
+type Program struct {
+	mode    Mode
+	query   string
+	cel     string
+	prg     cel.Program
+	params  []paramRef
+	tracked bool // evaluated with runtime cost tracking
+}
+
+// CEL returns the CEL source the expression compiles to.
+func (p *Program) CEL() string { return p.cel }
+
+// Mode returns the mode the program was compiled in.
+func (p *Program) Mode() Mode { return p.mode }
+
+// Params returns the names of the parameters the expression uses.
+func (p *Program) Params() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range p.params {
+		if !seen[r.name] {
+			seen[r.name] = true
+			out = append(out, r.name)
+		}
+	}
+	return out
+}
+
+var (
+	envOnce sync.Once
+	celEnv  *cel.Env
+	envErr  error
+)
+
+// sharedEnv is the one CEL environment every program is compiled in.
+func sharedEnv() (*cel.Env, error) {
+	envOnce.Do(func() {
+		opts := []cel.EnvOption{
+			cel.CustomTypeAdapter(theAdapter),
+			ext.Bindings(),
+			cel.ParserRecursionLimit(4 * syntax.MaxDepth),
+			cel.ParserExpressionSizeLimit(1 << 20),
+		}
+		for _, v := range []string{"s0", "doc", "dataset", "params", "identity", "now", "refs"} {
+			opts = append(opts, cel.Variable(v, cel.DynType))
+		}
+		opts = append(opts, envOptions()...)
+		celEnv, envErr = cel.NewEnv(opts...)
+	})
+	return celEnv, envErr
+}
+
+// Compile compiles a GROQ expression in the given mode. Programs are cached
+// by (mode, text). The error is an *Error.
+func Compile(expr string, mode Mode) (*Program, error) {
+	if p, ok := cache.get(cacheKey{mode, expr}); ok {
+		return p.(*Program), nil
+	}
+	p, err := compile(expr, mode, nil)
+	if err != nil {
+		return nil, err
+	}
+	cache.put(cacheKey{mode, expr}, p)
+	return p, nil
+}
+
+// compile parses expr and compiles node (or the whole tree when node is nil).
+func compile(expr string, mode Mode, tree syntax.Node) (*Program, error) {
+	if tree == nil {
+		var err error
+		tree, err = syntax.Parse(expr)
+		if err != nil {
+			var se *syntax.Error
+			if errors.As(err, &se) {
+				return nil, &Error{Code: CodeParseError, Description: se.Description, Start: se.Start, End: se.End, Query: expr}
+			}
+			return nil, &Error{Code: CodeParseError, Description: err.Error(), Query: expr}
+		}
+	}
+	tr := &translator{query: expr, mode: mode}
+	tr.emit(tree, &scope{names: []string{"s0"}})
+	if tr.err != nil {
+		return nil, tr.err
+	}
+	return build(expr, mode, tr.sb.String(), tr.params)
+}
+
+func build(expr string, mode Mode, src string, params []paramRef) (*Program, error) {
+	env, err := sharedEnv()
+	if err != nil {
+		return nil, &Error{Code: CodeParseError, Description: "internal: " + err.Error(), Query: expr}
+	}
+	ast, iss := env.Compile(src)
+	if iss != nil && iss.Err() != nil {
+		return nil, &Error{Code: CodeParseError, Description: "query too complex to compile: " + firstLine(iss.Err().Error()), Query: expr}
+	}
+	limit := uint64(QueryCostLimit)
+	if mode == ModeFilter {
+		limit = FilterCostLimit
+	}
+	// Every evaluation is bounded by the cost limit: statically when CEL's
+	// cost estimator proves the worst case is within it, otherwise by
+	// runtime cost tracking, which stops the evaluation at the limit.
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	est, err := env.EstimateCost(ast, estimator{})
+	tracked := err != nil || est.Max > limit
+	if tracked {
+		opts = append(opts, cel.CostLimit(limit), cel.CostTrackerOptions(costTrackers()...))
+	}
+	prg, err := env.Program(ast, opts...)
+	if err != nil {
+		return nil, &Error{Code: CodeParseError, Description: "query too complex to compile: " + firstLine(err.Error()), Query: expr}
+	}
+	return &Program{mode: mode, query: expr, cel: src, prg: prg, params: params, tracked: tracked}, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+// Eval evaluates the expression with @ = this and returns its GROQ value
+// as a JSON value (datetimes as RFC 3339 strings, paths as their pattern).
+func (p *Program) Eval(env *Env, this any) (any, error) {
+	v, err := p.eval(env, theAdapter.NativeToValue(this), nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	return toJSON(v), nil
+}
+
+// Match reports whether the expression yields exactly true for doc.
+func (p *Program) Match(env *Env, doc map[string]any) (bool, error) {
+	v, err := p.eval(env, nil, nil, doc)
+	if err != nil {
+		return false, err
+	}
+	return v == types.True, nil
+}
+
+// activation resolves the variables of the translation lazily.
+type activation struct {
+	env  *Env
+	this ref.Val
+	doc  ref.Val
+	root objVal
+
+	identStr types.String
+	ident    ref.Val
+}
+
+var activations = sync.Pool{New: func() any { return new(activation) }}
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case "s0":
+		return a.this, true
+	case "doc":
+		if a.doc == nil {
+			return types.NullValue, true
+		}
+		return a.doc, true
+	case "identity":
+		// The boxed identity is kept in the pooled activation: evaluations
+		// for the same identity reuse it.
+		if a.ident == nil || string(a.identStr) != a.env.Identity {
+			a.identStr = types.String(a.env.Identity)
+			a.ident = a.identStr
+		}
+		return a.ident, true
+	case "now":
+		t := a.env.Now
+		if t.IsZero() {
+			t = time.Now()
+		}
+		return types.String(t.UTC().Format("2006-01-02T15:04:05.000Z")), true
+	case "params":
+		if a.env.Params == nil {
+			return types.NullValue, true
+		}
+		return types.NewStringInterfaceMap(theAdapter, a.env.Params), true
+	case "dataset":
+		if a.env.Dataset == nil {
+			return types.NewDynamicList(theAdapter, []any{}), true
+		}
+		return types.NewDynamicList(theAdapter, a.env.Dataset), true
+	case "refs":
+		return a.env.refs(), true
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+var emptyEnv Env
+
+// eval evaluates with @ = this, or, when this is nil, @ = rootDoc (wrapped
+// without allocating, in the pooled activation).
+func (p *Program) eval(env *Env, this, doc ref.Val, rootDoc map[string]any) (out ref.Val, err error) {
+	if env == nil {
+		env = &emptyEnv
+	}
+	for _, r := range p.params {
+		if _, ok := env.Params[r.name]; !ok {
+			return nil, &Error{
+				Code:        CodeEvalError,
+				Description: fmt.Sprintf("parameter $%s is not defined", r.name),
+				Start:       syntax.CharOffset(p.query, r.pos.Start),
+				End:         syntax.CharOffset(p.query, r.pos.End),
+				Query:       p.query,
+			}
+		}
+	}
+	a := activations.Get().(*activation)
+	a.env, a.this, a.doc = env, this, doc
+	if this == nil {
+		a.root.m = rootDoc
+		a.this = &a.root
+		if rootDoc == nil {
+			a.this = types.NullValue
+		}
+	}
+	defer func() {
+		a.env, a.this, a.doc, a.root.m = nil, nil, nil, nil
+		activations.Put(a)
+		if r := recover(); r != nil {
+			out, err = nil, &Error{Code: CodeEvalError, Description: fmt.Sprintf("evaluation failed: %v", r), Query: p.query}
+		}
+	}()
+	v, _, evalErr := p.prg.Eval(a)
+	if evalErr != nil {
+		desc := evalErr.Error()
+		if strings.Contains(desc, "cost limit exceeded") {
+			desc = "evaluation exceeded the cost limit"
+		}
+		return nil, &Error{Code: CodeEvalError, Description: desc, Query: p.query}
+	}
+	if types.IsError(v) {
+		return nil, &Error{Code: CodeEvalError, Description: fmt.Sprint(v.Value()), Query: p.query}
+	}
+	return v, nil
+}
+
+// ---- the program cache ----
+
+// CacheSize bounds the number of compiled programs kept.
+const CacheSize = 4096
+
+type cacheKey struct {
+	mode Mode
+	text string
+}
+
+type lru struct {
+	mu    sync.Mutex
+	max   int
+	ll    *list.List
+	items map[cacheKey]*list.Element
+}
+
+type lruEntry struct {
+	key cacheKey
+	v   any
+}
+
+func newLRU(max int) *lru {
+	return &lru{max: max, ll: list.New(), items: map[cacheKey]*list.Element{}}
+}
+
+var cache = newLRU(CacheSize)
+
+func (c *lru) get(k cacheKey) (any, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[k]; ok {
+		c.ll.MoveToFront(e)
+		return e.Value.(*lruEntry).v, true
+	}
+	return nil, false
+}
+
+func (c *lru) put(k cacheKey, v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[k]; ok {
+		c.ll.MoveToFront(e)
+		e.Value.(*lruEntry).v = v
+		return
+	}
+	c.items[k] = c.ll.PushFront(&lruEntry{k, v})
+	for c.ll.Len() > c.max {
+		last := c.ll.Back()
+		c.ll.Remove(last)
+		delete(c.items, last.Value.(*lruEntry).key)
+	}
+}
+
+func (c *lru) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ll.Len()
+}
