@@ -554,6 +554,9 @@ func fnIn(a, b ref.Val) ref.Val {
 		})
 		return types.Bool(found)
 	case kPath:
+		if p, ok := a.(*pathVal); ok {
+			a = types.String(p.pattern)
+		}
 		return fnInPath(a, types.String(b.(*pathVal).pattern))
 	}
 	return types.NullValue
@@ -576,6 +579,9 @@ func fnInRange(args ...ref.Val) ref.Val {
 }
 
 func fnInPath(a, pattern ref.Val) ref.Val {
+	if pv, ok := a.(*pathVal); ok {
+		a = types.String(pv.pattern)
+	}
 	s, ok := a.(types.String)
 	if !ok {
 		return types.NullValue
@@ -657,6 +663,9 @@ func fnAdd(a, b ref.Val) ref.Val {
 	case ka == kDateTime && kb == kNumber:
 		f, _ := num(b)
 		return &dateTimeVal{a.(*dateTimeVal).t.Add(secs(f))}
+	case ka == kNumber && kb == kDateTime:
+		f, _ := num(a)
+		return &dateTimeVal{b.(*dateTimeVal).t.Add(secs(f))}
 	case ka == kNumber && kb == kNumber:
 		x, _ := num(a)
 		y, _ := num(b)
@@ -909,6 +918,8 @@ func fnUnique(a ref.Val) ref.Val {
 			k = key{k: kString, s: string(e.(types.String))}
 		case kBool:
 			k = key{k: kBool, f: map[bool]float64{false: 0, true: 1}[bool(e.(types.Bool))]}
+		case kNull:
+			k = key{k: kNull}
 		case kDateTime:
 			// groq-js keys datetimes by object identity: every one is kept.
 			out = append(out, e)

@@ -306,9 +306,10 @@ func (p *Program) eval(env *Env, this, doc ref.Val, rootDoc map[string]any) (out
 	}
 	for _, r := range p.params {
 		if _, ok := env.Params[r.name]; !ok {
+			// Sanity reports a missing parameter as a query parse error.
 			return nil, &Error{
-				Code:        CodeEvalError,
-				Description: fmt.Sprintf("parameter $%s is not defined", r.name),
+				Code:        CodeParseError,
+				Description: fmt.Sprintf("param $%s referenced, but not provided", r.name),
 				Start:       syntax.CharOffset(p.query, r.pos.Start),
 				End:         syntax.CharOffset(p.query, r.pos.End),
 				Query:       p.query,

@@ -38,7 +38,7 @@ func TestSelect(t *testing.T) {
 		{`*[_id in path("drafts.**")]`, "drafts.a"},
 		{`*[n > ^.n]`, ""},                                                           // ^ is the root scope: null
 		{`*[_type == "post" && count(*[_type == "author"]) == 0]`, "a b drafts.a d"}, // * is Env.Dataset: empty here
-		{`*[_id == $missing]`, "error queryEvalError"},
+		{`*[_id == $missing]`, "error queryParseError"},
 		{`*{_id}`, "error queryNotSupported"},
 		{`*[_type == "post"] | score(n)`, "error queryNotSupported"},
 		{`[1,2][@ > 1]`, "error queryNotSupported"},

@@ -441,7 +441,15 @@ func (t *translator) emitNode(n syntax.Node, sc *scope) {
 		t.emitObject(n, sc)
 	case *syntax.Binary:
 		if n.Op == syntax.OpIn {
-			if r, ok := n.Right.(*syntax.Range); ok {
+			right := n.Right
+			for {
+				g, ok := right.(*syntax.Group)
+				if !ok {
+					break
+				}
+				right = g.Expr
+			}
+			if r, ok := right.(*syntax.Range); ok {
 				t.w("inRange(")
 				t.emit(n.Left, sc)
 				t.w(", ")
@@ -451,7 +459,7 @@ func (t *translator) emitNode(n syntax.Node, sc *scope) {
 				t.w(", " + strconv.FormatBool(r.Exclusive) + ")")
 				return
 			}
-			if f, ok := n.Right.(*syntax.FuncCall); ok && f.Namespace == "global" && f.Name == "path" && len(f.Args) == 1 {
+			if f, ok := right.(*syntax.FuncCall); ok && f.Namespace == "global" && f.Name == "path" && len(f.Args) == 1 {
 				if s, ok := f.Args[0].(*syntax.String); ok {
 					t.w("inPath(")
 					t.emit(n.Left, sc)

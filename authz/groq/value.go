@@ -407,25 +407,11 @@ func compareStrings(a, b string) int {
 }
 
 // partialCompare is GROQ's ordering for < <= > >=: numbers, strings,
-// booleans and datetimes of the same type (a datetime also compares with a
-// string holding one); ok is false otherwise.
+// booleans and datetimes of the same type; ok is false otherwise.
 func partialCompare(a, b ref.Val) (int, bool) {
 	ka, kb := kindOf(a), kindOf(b)
 	if ka != kb {
-		if ka == kDateTime && kb == kString {
-			t, ok := parseDateTime(string(b.(types.String)))
-			if !ok {
-				return 0, false
-			}
-			return a.(*dateTimeVal).t.Compare(t), true
-		}
-		if ka == kString && kb == kDateTime {
-			t, ok := parseDateTime(string(a.(types.String)))
-			if !ok {
-				return 0, false
-			}
-			return t.Compare(b.(*dateTimeVal).t), true
-		}
+		// Different types (a datetime and a string included) do not compare.
 		return 0, false
 	}
 	switch ka {
