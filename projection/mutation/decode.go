@@ -82,18 +82,46 @@ const MaxMutations = 10000
 // documents become float64. The error is an *Error whose Index names the
 // mutation at fault (-1 for the transaction as a whole).
 func DecodeTransaction(data []byte) (*Transaction, error) {
-	members, err := objectMembers(data)
+	// One pass over the transaction: its members are read in order and
+	// each mutation is cut out once.
+	dec := json.NewDecoder(bytes.NewReader(data))
+	notObject := func(err error) error {
+		return malformed(-1, "the transaction is not a JSON object: %s", err)
+	}
+	tok, err := dec.Token()
 	if err != nil {
-		return nil, malformed(-1, "the transaction is not a JSON object: %s", err)
+		return nil, notObject(describeJSONError(err))
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, notObject(fmt.Errorf("found %s", tokenName(tok)))
 	}
 	tx := &Transaction{}
-	var rawMutations json.RawMessage
-	for _, m := range members {
-		switch m.key {
-		case "mutations":
-			rawMutations = m.value
+	seen := map[string]bool{}
+	var haveMutations bool
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, notObject(describeJSONError(err))
+		}
+		key := tok.(string) // the decoder only yields strings in key position
+		if seen[key] {
+			return nil, notObject(fmt.Errorf("duplicate member %q", key))
+		}
+		seen[key] = true
+		if key == "mutations" {
+			haveMutations = true
+			if err := decodeMutations(dec, tx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return nil, notObject(describeJSONError(err))
+		}
+		switch key {
 		case "transactionId":
-			if err := json.Unmarshal(m.value, &tx.TransactionID); err != nil {
+			if err := json.Unmarshal(value, &tx.TransactionID); err != nil {
 				return nil, malformed(-1, "transactionId must be a string")
 			}
 			if tx.TransactionID == "" {
@@ -101,10 +129,10 @@ func DecodeTransaction(data []byte) (*Transaction, error) {
 			}
 		case "dryRun", "returnIds", "returnDocuments":
 			var b bool
-			if err := json.Unmarshal(m.value, &b); err != nil {
-				return nil, malformed(-1, "%s must be true or false", m.key)
+			if err := json.Unmarshal(value, &b); err != nil {
+				return nil, malformed(-1, "%s must be true or false", key)
 			}
-			switch m.key {
+			switch key {
 			case "dryRun":
 				tx.DryRun = b
 			case "returnIds":
@@ -113,29 +141,50 @@ func DecodeTransaction(data []byte) (*Transaction, error) {
 				tx.ReturnDocuments = b
 			}
 		default:
-			return nil, malformed(-1, "unknown field %q in the transaction (expected mutations, transactionId, dryRun, returnIds, returnDocuments)", m.key)
+			return nil, malformed(-1, "unknown field %q in the transaction (expected mutations, transactionId, dryRun, returnIds, returnDocuments)", key)
 		}
 	}
-	if rawMutations == nil {
+	if _, err := dec.Token(); err != nil { // '}'
+		return nil, notObject(describeJSONError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, notObject(errors.New("unexpected data after the object"))
+	}
+	if !haveMutations {
 		return nil, malformed(-1, "the transaction has no mutations field")
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(rawMutations, &raws); err != nil || raws == nil {
-		return nil, malformed(-1, "mutations must be an array")
-	}
-	if len(raws) == 0 {
+	if len(tx.Mutations) == 0 {
 		return nil, malformed(-1, "mutations is empty")
 	}
-	if len(raws) > MaxMutations {
-		return nil, malformed(-1, "the transaction has %d mutations, more than the maximum of %d", len(raws), MaxMutations)
+	return tx, nil
+}
+
+// decodeMutations reads the mutations array from dec.
+func decodeMutations(dec *json.Decoder, tx *Transaction) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return malformed(-1, "the transaction is not a JSON object: %s", describeJSONError(err))
 	}
-	tx.Mutations = make([]Mutation, len(raws))
-	for i, raw := range raws {
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return malformed(-1, "mutations must be an array")
+	}
+	for i := 0; dec.More(); i++ {
+		if i == MaxMutations {
+			return malformed(-1, "the transaction has more than the maximum of %d mutations", MaxMutations)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return malformed(-1, "the transaction is not a JSON object: %s", describeJSONError(err))
+		}
+		tx.Mutations = append(tx.Mutations, Mutation{})
 		if err := decodeMutation(i, raw, &tx.Mutations[i]); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return tx, nil
+	if _, err := dec.Token(); err != nil { // ']'
+		return malformed(-1, "the transaction is not a JSON object: %s", describeJSONError(err))
+	}
+	return nil
 }
 
 func malformed(index int, format string, args ...any) *Error {
@@ -246,8 +295,10 @@ func decodeMutation(i int, raw json.RawMessage, m *Mutation) error {
 	m.Kind = kind
 	switch kind {
 	case KindCreate, KindCreateOrReplace, KindCreateIfNotExists:
+		// body is known to be valid JSON: decode it without validating
+		// it again.
 		var doc map[string]any
-		if err := json.Unmarshal(body, &doc); err != nil || doc == nil {
+		if err := json.NewDecoder(bytes.NewReader(body)).Decode(&doc); err != nil || doc == nil {
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) && strings.HasPrefix(te.Value, "number") {
 				return malformed(i, "the document of %s has a number that is out of range (at byte %d of the mutation)", kind, te.Offset)
