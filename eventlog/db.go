@@ -52,10 +52,12 @@ type Options struct {
 	// CacheSize is the block cache in bytes; 0 means 128 MiB. Reads of
 	// current documents and of recent events are served from it.
 	CacheSize int64
-	// MemTableSize is the size of one memtable in bytes; 0 means 32 MiB.
-	// Larger memtables make rebuilds cheaper (fewer flushes) but lengthen WAL
-	// replay after an unclean stop (at most MemTableSize ×
-	// MemTableStopWritesThreshold of WAL to replay).
+	// MemTableSize is the size of one memtable in bytes; 0 means 8 MiB.
+	// Open after an unclean stop replays the write-ahead log written since
+	// the last flush and flushes it before returning: at most about
+	// MemTableSize × 4 (the memtables that may wait for a flush), so this
+	// bounds the restart time. Larger memtables make bulk writes (rebuilds)
+	// cheaper.
 	MemTableSize uint64
 	// L0CompactionThreshold is the L0 read amplification at which a
 	// compaction starts; 0 means 4.
@@ -100,7 +102,7 @@ func pebbleOptions(opts *Options) *pebble.Options {
 		o.CacheSize = 128 << 20
 	}
 	if o.MemTableSize == 0 {
-		o.MemTableSize = 32 << 20
+		o.MemTableSize = 8 << 20
 	}
 	if o.L0CompactionThreshold <= 0 {
 		o.L0CompactionThreshold = 4

@@ -176,13 +176,92 @@ func applyDiff(doc, diff []byte) ([]byte, error) {
 	if err := json.Unmarshal(doc, &v); err != nil {
 		return nil, fmt.Errorf("previous version is not JSON: %w", err)
 	}
-	var patch jsondiff.Patch
-	if err := patch.UnmarshalJSON(diff); err != nil {
-		return nil, err
-	}
-	nv, err := patch.Apply(v)
+	v, err := patchInPlace(v, diff)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(nv)
+	return json.Marshal(v)
+}
+
+// patchInPlace returns v with the jsondiff patch diff applied, modifying v,
+// which the caller owns (it decoded it for the purpose) and discards if an
+// error is returned. jsondiff.Patch.Apply never modifies its input, so it
+// copies every object on a changed path; for a document with many members
+// that copy dominates replaying a run of diffs. When the patch changes
+// members of the top-level object (JSON form ["o", {name: change, ...}]),
+// patchInPlace adds, removes or replaces those members in v itself and has
+// jsondiff apply each member's change to the member's value; any other
+// patch is applied whole by jsondiff. The result is the same either way.
+func patchInPlace(v any, diff []byte) (any, error) {
+	m, isObject := v.(map[string]any)
+	var parts []json.RawMessage
+	if !isObject || json.Unmarshal(diff, &parts) != nil || len(parts) != 2 || string(parts[0]) != `"o"` {
+		return applyWhole(v, diff)
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(parts[1], &members); err != nil {
+		return applyWhole(v, diff) // jsondiff reports the malformed patch
+	}
+	for name, change := range members {
+		var c []json.RawMessage
+		if err := json.Unmarshal(change, &c); err != nil || len(c) == 0 {
+			return nil, malformedPatch(name, "a change must be a non-empty array")
+		}
+		cur, present := m[name]
+		switch string(c[0]) {
+		case `"+"`, `"-"`:
+			if len(c) != 2 {
+				return nil, malformedPatch(name, fmt.Sprintf("a %s change has 2 elements, found %d", c[0], len(c)))
+			}
+			var x any
+			if err := json.Unmarshal(c[1], &x); err != nil {
+				return nil, malformedPatch(name, err.Error())
+			}
+			if string(c[0]) == `"+"` {
+				if present {
+					return nil, patchMismatch(name, "expected no member, found one")
+				}
+				m[name] = x
+				continue
+			}
+			if !present || !jsondiff.Equal(cur, x) {
+				return nil, patchMismatch(name, "the member to remove is absent or differs")
+			}
+			delete(m, name)
+		default:
+			if !present {
+				return nil, patchMismatch(name, "expected a member, found none")
+			}
+			var p jsondiff.Patch
+			if err := p.UnmarshalJSON(change); err != nil {
+				return nil, err
+			}
+			x, err := p.Apply(cur)
+			if err != nil {
+				return nil, err
+			}
+			m[name] = x
+		}
+	}
+	return m, nil
+}
+
+func applyWhole(v any, diff []byte) (any, error) {
+	var p jsondiff.Patch
+	if err := p.UnmarshalJSON(diff); err != nil {
+		return nil, err
+	}
+	return p.Apply(v)
+}
+
+func pointer(name string) string {
+	return "/" + strings.ReplaceAll(strings.ReplaceAll(name, "~", "~0"), "/", "~1")
+}
+
+func malformedPatch(name, desc string) error {
+	return &jsondiff.Error{Code: jsondiff.CodeMalformedPatch, Path: pointer(name), Description: desc}
+}
+
+func patchMismatch(name, desc string) error {
+	return &jsondiff.Error{Code: jsondiff.CodePatchMismatch, Path: pointer(name), Description: desc}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/vellum-db/vellum/eventlog"
-	"github.com/vellum-db/vellum/projection/jsondiff"
 )
 
 // historyEntry is a decoded history value.
@@ -141,11 +140,7 @@ func (s *Store) replay(id string, base []byte, patches []historyEntry) ([]byte, 
 		if ef.Diff == nil {
 			return nil, false, s.corrupt(id, e.seq, "history says effect %d holds a diff, but it does not", e.effect)
 		}
-		var p jsondiff.Patch
-		if err := p.UnmarshalJSON(ef.Diff); err != nil {
-			return nil, false, s.corrupt(id, e.seq, "diff of effect %d: %v", e.effect, err)
-		}
-		if v, err = p.Apply(v); err != nil {
+		if v, err = patchInPlace(v, ef.Diff); err != nil {
 			return nil, false, s.corrupt(id, e.seq, "diff of effect %d does not fit the previous version: %v", e.effect, err)
 		}
 	}
