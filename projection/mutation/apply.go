@@ -76,6 +76,29 @@ const TimeFormat = "2006-01-02T15:04:05Z"
 // documents as they were before the transaction; the ids it returns are
 // then read through the transaction, so documents deleted by an earlier
 // mutation are skipped.
+//
+// Semantics, following Sanity's Mutation API and patch reference:
+//   - create fails with documentAlreadyExists on an existing id; without
+//     _id it generates one, and an _id ending in "." gets a generated
+//     suffix. A valid RFC 3339 _createdAt in the document is kept.
+//   - createOrReplace keeps _createdAt, unless the _type changes (Sanity:
+//     "it will act as a delete then create").
+//   - createIfNotExists and delete of a missing id do nothing (operation
+//     none, no effect).
+//   - patch of a missing id is documentNotFound; ifRevisionID must equal
+//     the current _rev (documentRevisionIDDoesNotMatch, with both in
+//     Details). Operations run in the order set, setIfMissing, unset, inc,
+//     dec, insert, diffMatchPatch; the entries of one in JSON order.
+//   - set and setIfMissing create missing objects on the way; paths through
+//     a value of the wrong type are typeMismatch (unset just skips them);
+//     inc, dec and diffMatchPatch need the value to be present
+//     (invalidPatch) and of the right type (typeMismatch); insert needs an
+//     array (missing: invalidPatch, other: typeMismatch).
+//   - _id, _rev, _createdAt and _updatedAt cannot be patched (invalidPatch);
+//     a patch may change _type but not remove it.
+//   - Every written document gets _rev = ctx.TxID and _updatedAt = ctx.Now
+//     in TimeFormat; one larger than ctx.MaxDocumentSize bytes of JSON is
+//     documentTooLarge.
 func Apply(ctx Context, view View, tx *Transaction) (*Outcome, error) {
 	a := &applier{ctx: ctx, view: view, docs: map[string]*entry{}, now: ctx.Now.UTC().Format(TimeFormat)}
 	for i := range tx.Mutations {
