@@ -149,7 +149,7 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 	}
 	defer nc.Close()
 
-	srv, err := natsapi.Serve(nc, eng, natsapi.Options{Auth: natsapi.AdminToken(token), Logger: log})
+	srv, err := natsapi.Serve(nc, eng, natsapi.Options{Auth: natsapi.AdminToken(token, nil), Logger: log})
 	if err != nil {
 		return err
 	}

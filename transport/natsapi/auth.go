@@ -8,48 +8,59 @@ import (
 
 	"github.com/nats-io/nats.go/micro"
 	"github.com/vellum-db/vellum"
+	"github.com/vellum-db/vellum/authz"
 )
 
 // AuthorizationHeader is the request header that carries the credential, as
 // "Bearer <token>".
 const AuthorizationHeader = "Authorization"
 
-// AdminIdentity is the identity recorded in the events of requests
-// authenticated with the administrator token.
-const AdminIdentity = "admin"
-
-// An Authenticator turns the bearer token of a request into the identity the
-// engine records. It returns a *vellum.Error with code unauthorized when the
-// token is not accepted; token is "" when the request carries none.
+// An Authenticator turns the bearer credential of a request ("" when it
+// carries none) into the principal the engine authorizes and records. It
+// returns an error with code unauthorized when the credential is not
+// accepted. *authz.Authenticator is one.
 type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (identity string, err error)
+	Authenticate(ctx context.Context, credential string) (*authz.Principal, error)
 }
 
-// AdminToken returns an Authenticator that accepts exactly token, as
-// [AdminIdentity], and rejects everything else, including no token.
-func AdminToken(token string) Authenticator {
-	return adminToken{sum: sha256.Sum256([]byte(token))}
+// AdminPrincipal is the principal of requests made with the daemon's
+// administrator token: the administrator role for every dataset, recorded
+// in events as the identity "token-admin".
+var AdminPrincipal = &authz.Principal{
+	ID:            authz.TokenIdentityPrefix + "admin",
+	Authenticated: true,
+	Roles:         []authz.RoleAssignment{{Role: authz.RoleAdministrator}},
 }
 
-type adminToken struct{ sum [32]byte }
+// AdminToken returns an Authenticator that accepts token as
+// [AdminPrincipal] and hands every other credential to next. With a nil
+// next, every other credential, and no credential, is unauthorized.
+func AdminToken(token string, next Authenticator) Authenticator {
+	return adminToken{sum: sha256.Sum256([]byte(token)), next: next}
+}
 
-func (a adminToken) Authenticate(_ context.Context, token string) (string, error) {
-	if token == "" {
-		return "", &vellum.Error{
-			Code:        "unauthorized",
+type adminToken struct {
+	sum  [32]byte
+	next Authenticator
+}
+
+func (a adminToken) Authenticate(ctx context.Context, credential string) (*authz.Principal, error) {
+	// Comparing fixed-size digests keeps the comparison constant-time
+	// whatever the length of the offered credential.
+	sum := sha256.Sum256([]byte(credential))
+	if credential != "" && subtle.ConstantTimeCompare(sum[:], a.sum[:]) == 1 {
+		return AdminPrincipal, nil
+	}
+	if a.next != nil {
+		return a.next.Authenticate(ctx, credential)
+	}
+	if credential == "" {
+		return nil, &vellum.Error{
+			Code:        authz.CodeUnauthorized,
 			Description: "the request carries no credential; send the header \"Authorization: Bearer <token>\" with the administrator token from the daemon's admin.token file",
 		}
 	}
-	// Comparing fixed-size digests keeps the comparison constant-time
-	// whatever the length of the offered token.
-	sum := sha256.Sum256([]byte(token))
-	if subtle.ConstantTimeCompare(sum[:], a.sum[:]) != 1 {
-		return "", &vellum.Error{
-			Code:        "unauthorized",
-			Description: "the bearer token is not valid",
-		}
-	}
-	return AdminIdentity, nil
+	return nil, &vellum.Error{Code: authz.CodeUnauthorized, Description: "the bearer token is not valid"}
 }
 
 // bearerToken returns the token of the request's Authorization header ("" if
@@ -68,12 +79,12 @@ func bearerToken(h micro.Headers) (string, error) {
 		return "", nil
 	case 1:
 	default:
-		return "", &vellum.Error{Code: "unauthorized", Description: "the request carries more than one Authorization header"}
+		return "", &vellum.Error{Code: authz.CodeUnauthorized, Description: "the request carries more than one Authorization header"}
 	}
 	scheme, token, ok := strings.Cut(strings.TrimSpace(values[0]), " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
-		return "", &vellum.Error{Code: "unauthorized", Description: "the Authorization header is not of the form \"Bearer <token>\""}
+		return "", &vellum.Error{Code: authz.CodeUnauthorized, Description: "the Authorization header is not of the form \"Bearer <token>\""}
 	}
 	return token, nil
 }

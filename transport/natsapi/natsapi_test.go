@@ -66,7 +66,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.srv, err = natsapi.Serve(svcConn, eng, natsapi.Options{Auth: natsapi.AdminToken(testToken)})
+	f.srv, err = natsapi.Serve(svcConn, eng, natsapi.Options{Auth: natsapi.AdminToken(testToken, nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestMutateAndGet(t *testing.T) {
 		{"", ids, []string{"post-1:Hello <world> & co", "drafts.post-1:Hello, draft", "post-2:Second, edited"}},
 		{"raw", ids, []string{"post-1:Hello <world> & co", "drafts.post-1:Hello, draft", "post-2:Second, edited"}},
 		{"published", ids, []string{"post-1:Hello <world> & co", "post-2:Second, edited"}},
-		{"drafts", []string{"post-1", "post-2", "missing"}, []string{"post-1:Hello, draft (from drafts.post-1)", "post-2:Second, edited"}},
+		{"drafts", []string{"post-1", "post-2", "missing"}, []string{"post-1:Hello, draft (from drafts.post-1)", "post-2:Second, edited (from post-2)"}},
 		{"raw", []string{"missing"}, []string{}},
 	} {
 		got, err := f.client.Get(ctxT(t), "blog", c.ids, c.perspective)
@@ -229,7 +229,7 @@ func TestMutateAndGet(t *testing.T) {
 
 	// Documents come back byte for byte as the engine has them.
 	ids = []string{"post-1", "drafts.post-1"}
-	direct, err := f.eng.Get(ctxT(t), "blog", ids, "raw")
+	direct, err := f.eng.Get(ctxT(t), "blog", natsapi.AdminPrincipal, ids, "raw")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -515,7 +515,7 @@ func TestCloseAnswersInFlight(t *testing.T) {
 		switch {
 		case o.err == nil:
 			answered++
-			got, err := f.eng.Get(ctxT(t), "blog", []string{o.id}, "raw")
+			got, err := f.eng.Get(ctxT(t), "blog", natsapi.AdminPrincipal, []string{o.id}, "raw")
 			if err != nil || len(got) != 1 {
 				t.Errorf("%s was acknowledged but is not in the engine: %v", o.id, err)
 			}

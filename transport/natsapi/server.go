@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/vellum-db/vellum"
+	"github.com/vellum-db/vellum/authz"
 )
 
 // Service identity reported by the micro framework ($SRV.INFO, nats micro ls).
@@ -195,7 +196,7 @@ func (s *Server) Close(ctx context.Context) error {
 
 // A handlerFunc serves one authenticated request and returns the response
 // body, or an error that becomes a typed error response.
-type handlerFunc func(ctx context.Context, identity string, req micro.Request) ([]byte, error)
+type handlerFunc func(ctx context.Context, p *authz.Principal, req micro.Request) ([]byte, error)
 
 // handler wraps h with authentication, concurrency, error mapping and
 // logging. The subscription's goroutine only waits for a free slot; the
@@ -228,7 +229,7 @@ func (s *Server) handler(name string, st *endpointStats, h handlerFunc) micro.Ha
 				return
 			}
 			s.log.Debug("request", "endpoint", name, "subject", req.Subject(), "status", 200, "duration", time.Since(start))
-			if err := req.Respond(body); err != nil {
+			if err := s.respond(req, nil, body); err != nil {
 				s.log.Warn("cannot send response", "endpoint", name, "subject", req.Subject(), "error", err)
 			}
 		}()
@@ -240,11 +241,11 @@ func (s *Server) serve(req micro.Request, h handlerFunc) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	identity, err := s.auth.Authenticate(s.ctx, token)
+	p, err := s.auth.Authenticate(s.ctx, token)
 	if err != nil {
 		return nil, err
 	}
-	return h(s.ctx, identity, req)
+	return h(s.ctx, p, req)
 }
 
 // respondError sends e as {"error":{...}} with micro's error headers: the
@@ -259,11 +260,24 @@ func (s *Server) respondError(req micro.Request, e *vellum.Error, status int) {
 	if desc == "" {
 		desc = e.Code
 	}
-	err = req.Error(strconv.Itoa(status), desc, body,
-		micro.WithHeaders(micro.Headers{ErrorCodeHeader: []string{e.Code}}))
-	if err != nil {
+	h := nats.Header{}
+	h.Set(micro.ErrorCodeHeader, strconv.Itoa(status))
+	h.Set(micro.ErrorHeader, desc)
+	h.Set(ErrorCodeHeader, e.Code)
+	if err := s.respond(req, h, body); err != nil {
 		s.log.Warn("cannot send error response", "subject", req.Subject(), "code", e.Code, "error", err)
 	}
+}
+
+// respond publishes the reply to req on the server's connection. The reply
+// is sent from the request's own goroutine, so it must not go through
+// req.Respond or req.Error: micro reads the state they write when the
+// subscription's handler returns, which it has already done.
+func (s *Server) respond(req micro.Request, h nats.Header, body []byte) error {
+	if req.Reply() == "" {
+		return errors.New("the request has no reply subject")
+	}
+	return s.nc.PublishMsg(&nats.Msg{Subject: req.Reply(), Header: h, Data: body})
 }
 
 type errorBody struct {
@@ -275,12 +289,12 @@ func headerValue(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-func (s *Server) mutate(ctx context.Context, identity string, req micro.Request) ([]byte, error) {
+func (s *Server) mutate(ctx context.Context, p *authz.Principal, req micro.Request) ([]byte, error) {
 	dataset, err := datasetFromSubject(req.Subject(), opMutate)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.eng.Transact(ctx, dataset, identity, req.Data())
+	res, err := s.eng.Transact(ctx, dataset, p, req.Data())
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +313,7 @@ type GetResponse struct {
 	Documents []json.RawMessage `json:"documents"`
 }
 
-func (s *Server) get(ctx context.Context, _ string, req micro.Request) ([]byte, error) {
+func (s *Server) get(ctx context.Context, p *authz.Principal, req micro.Request) ([]byte, error) {
 	dataset, err := datasetFromSubject(req.Subject(), opGet)
 	if err != nil {
 		return nil, err
@@ -311,7 +325,7 @@ func (s *Server) get(ctx context.Context, _ string, req micro.Request) ([]byte, 
 	if len(r.IDs) == 0 {
 		return nil, malformed("the get request names no document: \"ids\" is missing or empty")
 	}
-	docs, err := s.eng.Get(ctx, dataset, r.IDs, r.Perspective)
+	docs, err := s.eng.Get(ctx, dataset, p, r.IDs, r.Perspective)
 	if err != nil {
 		return nil, err
 	}
@@ -327,12 +341,12 @@ type CreateDatasetRequest struct {
 	ACL  string `json:"aclMode,omitempty"` // public or private; "" lets the engine choose
 }
 
-func (s *Server) createDataset(ctx context.Context, _ string, req micro.Request) ([]byte, error) {
+func (s *Server) createDataset(ctx context.Context, p *authz.Principal, req micro.Request) ([]byte, error) {
 	var r CreateDatasetRequest
 	if err := decodeStrict(req.Data(), &r, `{"name":"<dataset>","aclMode":"public|private"}`); err != nil {
 		return nil, err
 	}
-	info, err := s.eng.CreateDataset(ctx, r.Name, r.ACL)
+	info, err := s.eng.CreateDataset(ctx, p, r.Name, r.ACL)
 	if err != nil {
 		return nil, err
 	}
@@ -344,14 +358,14 @@ type DatasetList struct {
 	Datasets []vellum.DatasetInfo `json:"datasets"`
 }
 
-func (s *Server) listDatasets(ctx context.Context, _ string, req micro.Request) ([]byte, error) {
+func (s *Server) listDatasets(ctx context.Context, p *authz.Principal, req micro.Request) ([]byte, error) {
 	if len(bytes.TrimSpace(req.Data())) > 0 {
 		var empty struct{}
 		if err := decodeStrict(req.Data(), &empty, `an empty body or {}`); err != nil {
 			return nil, err
 		}
 	}
-	list, err := s.eng.Datasets(ctx)
+	list, err := s.eng.Datasets(ctx, p)
 	if err != nil {
 		return nil, err
 	}

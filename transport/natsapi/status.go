@@ -21,6 +21,8 @@ var statusByCode = map[string]int{
 	"queryParseError":      http.StatusBadRequest,
 	"invalidFilter":        http.StatusBadRequest,
 	"queryEvalError":       http.StatusBadRequest,
+	"invalidGroup":         http.StatusBadRequest, // a group document in a transaction is malformed
+	"invalidToken":         http.StatusBadRequest, // a token name, role or dataset is not acceptable
 
 	// Who is asking.
 	"unauthorized":     http.StatusUnauthorized,
@@ -34,12 +36,22 @@ var statusByCode = map[string]int{
 	"datasetExists":                  http.StatusConflict,
 	"transactionIdReused":            http.StatusConflict, // the id was used by a different transaction
 	"documentTooLarge":               http.StatusRequestEntityTooLarge,
+	"eventNotFound":                  http.StatusNotFound,
 
 	// What the server cannot do.
 	"queryNotSupported": http.StatusNotImplemented,
 	"unavailable":       http.StatusServiceUnavailable,
 	"canceled":          http.StatusServiceUnavailable, // the daemon is shutting down or the call was abandoned
 	"internal":          http.StatusInternalServerError,
+
+	// The store or the daemon is broken: never the caller's fault.
+	"corruptEvent":      http.StatusInternalServerError,
+	"corruptProjection": http.StatusInternalServerError,
+	"hashChainBroken":   http.StatusInternalServerError,
+	"invalidEvent":      http.StatusInternalServerError,
+	"patchMismatch":     http.StatusInternalServerError,
+	"malformedPatch":    http.StatusInternalServerError,
+	"invalidConfig":     http.StatusInternalServerError,
 }
 
 // Status returns the status (an HTTP status code) of an error code. A code
