@@ -1,14 +1,14 @@
 package projection
 
 import (
-	"errors"
-	"slices"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"

@@ -67,6 +67,8 @@ func isVersion(id string) bool { return strings.HasPrefix(id, versionsPrefix) }
 
 // Store is the projection of one dataset: its current documents and their
 // history index, kept in the dataset's keyspaces of the shared Pebble store.
+// Its methods may be called concurrently; Apply and Rebuild are meant for
+// the dataset's single writer.
 type Store struct {
 	db      *eventlog.DB
 	pdb     *pebble.DB

@@ -126,6 +126,7 @@ func (w *world) commit(changes ...change) uint64 {
 //	get id=ID [perspective=P]
 //	scan [perspective=P]
 //	at id=ID seq=N | rev=TXID | time=SECONDS  (seconds after the first event)
+//	history id=ID     lists the document's history entries
 //	rebuild           rebuilds and checks the projection is byte-identical
 func TestDataDriven(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
@@ -203,6 +204,26 @@ func TestDataDriven(t *testing.T) {
 					return show(w.store.AtTime(id, t0.Add(time.Duration(f*float64(time.Second)))))
 				}
 				td.Fatalf(t, "at needs seq, rev or time")
+			case "history":
+				var id string
+				td.ScanArgs(t, "id", &id)
+				var out strings.Builder
+				lower := w.store.historyPrefix(id)
+				it, err := w.db.Pebble().NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: append(lower[:len(lower)-1:len(lower)-1], 1)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for ok := it.First(); ok; ok = it.Next() {
+					e, err := w.store.parseHistory(id, it.Key(), it.Value())
+					if err != nil {
+						fmt.Fprintf(&out, "error: %v\n", err)
+						continue
+					}
+					kind := map[byte]string{histDoc: "document", histPatch: "diff", histSnapshot: "diff+snapshot", histDeleted: "deleted"}[e.kind]
+					fmt.Fprintf(&out, "seq %d: %s (effect %d)\n", e.seq, kind, e.effect)
+				}
+				it.Close()
+				return out.String()
 			case "rebuild":
 				before := dumpProjection(t, w.db, 1)
 				if err := w.store.Rebuild(context.Background()); err != nil {
