@@ -274,15 +274,117 @@ func alignByPosition(a, b []any) [][2]int {
 	for k := 0; k < p; k++ {
 		pairs = append(pairs, [2]int{k, k})
 	}
-	if len(a) == len(b) {
-		for k := p; k < len(a)-s; k++ {
-			pairs = append(pairs, [2]int{k, k})
+	ma, mb := a[p:len(a)-s], b[p:len(b)-s]
+	switch {
+	case len(ma) == len(mb):
+		for k := range ma {
+			pairs = append(pairs, [2]int{p + k, p + k})
+		}
+	case len(ma) > 0 && len(mb) > 0 && len(ma)*len(mb) <= maxLCSCells:
+		for _, pr := range alignMiddle(ma, mb) {
+			pairs = append(pairs, [2]int{p + pr[0], p + pr[1]})
 		}
 	}
 	for k := s; k > 0; k-- {
 		pairs = append(pairs, [2]int{len(a) - k, len(b) - k})
 	}
 	return pairs
+}
+
+// maxLCSCells bounds the table of the longest common subsequence that
+// aligns the changed middles of unkeyed arrays; larger middles are spliced
+// whole.
+const maxLCSCells = 1 << 18
+
+// alignMiddle aligns two arrays whose first and last elements differ and
+// whose lengths differ: the longest common subsequence of equal elements,
+// and between its anchors, runs of equal length paired element by element
+// (so that an edited element costs its own change, not a splice).
+func alignMiddle(a, b []any) [][2]int {
+	ha := make([]uint64, len(a))
+	hb := make([]uint64, len(b))
+	for i, x := range a {
+		ha[i] = hash(x)
+	}
+	for j, y := range b {
+		hb[j] = hash(y)
+	}
+	eq := func(i, j int) bool { return ha[i] == hb[j] && Equal(a[i], b[j]) }
+	// lcs[i][j]: length of the LCS of a[i:] and b[j:].
+	w := len(b) + 1
+	lcs := make([]int32, (len(a)+1)*w)
+	for i := len(a) - 1; i >= 0; i-- {
+		for j := len(b) - 1; j >= 0; j-- {
+			switch {
+			case eq(i, j):
+				lcs[i*w+j] = lcs[(i+1)*w+j+1] + 1
+			default:
+				lcs[i*w+j] = max(lcs[(i+1)*w+j], lcs[i*w+j+1])
+			}
+		}
+	}
+	var anchors [][2]int
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case eq(i, j):
+			anchors = append(anchors, [2]int{i, j})
+			i, j = i+1, j+1
+		case lcs[(i+1)*w+j] >= lcs[i*w+j+1]:
+			i++
+		default:
+			j++
+		}
+	}
+	var pairs [][2]int
+	i, j := 0, 0
+	for _, an := range append(anchors, [2]int{len(a), len(b)}) {
+		if an[0]-i == an[1]-j {
+			for k := 0; k < an[0]-i; k++ {
+				pairs = append(pairs, [2]int{i + k, j + k})
+			}
+		}
+		if an[0] < len(a) {
+			pairs = append(pairs, an)
+		}
+		i, j = an[0]+1, an[1]+1
+	}
+	return pairs
+}
+
+// hash fingerprints a JSON value; equal values have equal fingerprints.
+func hash(v any) uint64 {
+	const prime = 1099511628211
+	mix := func(h, x uint64) uint64 { return (h ^ x) * prime }
+	switch x := v.(type) {
+	case nil:
+		return 1
+	case bool:
+		if x {
+			return 2
+		}
+		return 3
+	case float64:
+		return mix(4, math.Float64bits(x))
+	case string:
+		h := uint64(14695981039346656037)
+		for i := 0; i < len(x); i++ {
+			h = mix(h, uint64(x[i]))
+		}
+		return mix(h, 5)
+	case []any:
+		h := uint64(6)
+		for _, e := range x {
+			h = mix(h, hash(e))
+		}
+		return h
+	case map[string]any:
+		var sum uint64 // order-independent
+		for k, e := range x {
+			sum += mix(hash(k), hash(e))
+		}
+		return mix(7, sum)
+	}
+	return 8
 }
 
 // keysOf returns the _key of every element, or nil if some element is not

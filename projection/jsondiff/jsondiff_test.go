@@ -94,6 +94,8 @@ func TestDiff(t *testing.T) {
 		{"keyed insert front", `[{"_key":"a"},{"_key":"b"}]`, `[{"_key":"c"},{"_key":"a"},{"_key":"b"}]`, `["a",[0,[],[{"_key":"c"}]]]`},
 		{"keyed move", `[{"_key":"a"},{"_key":"b"},{"_key":"c"}]`, `[{"_key":"b"},{"_key":"c"},{"_key":"a"}]`, `["a",[0,[{"_key":"a"}],[]],[3,[],[{"_key":"a"}]]]`},
 		{"keyed edit and insert", `[{"_key":"a","v":1},{"_key":"b","v":1}]`, `[{"_key":"a","v":2},{"_key":"n"},{"_key":"b","v":1}]`, `["a",[0,["o",{"v":["s",1,2]}]],[1,[],[{"_key":"n"}]]]`},
+		{"unkeyed edit and insert", `[{"a":1},{"b":1},{"c":1},{"d":1}]`, `[{"a":2},{"b":1},{"x":0},{"c":1},{"d":1}]`, `["a",[0,["o",{"a":["s",1,2]}]],[2,[],[{"x":0}]]]`},
+		{"unkeyed remove and edit", `[1,2,3,{"v":1},5]`, `[9,3,{"v":2},5]`, `["a",[0,[1,2],[9]],[3,["o",{"v":["s",1,2]}]]]`},
 		{"short strings replaced", `"abc"`, `"abd"`, `["s","abc","abd"]`},
 		{"long string spliced", `"` + long + `"`, `"` + long[:50] + "XYZ" + long[50:] + `"`, `["t",50,"","XYZ"]`},
 		{"long string utf8", `"` + long + `é"`, `"` + long + `è"`, `["t",100,"é","è"]`},
@@ -358,6 +360,11 @@ func smallChanges() map[string]func(doc map[string]any) {
 				ins = append(ins, 123456789.0)
 			}
 			d["numbers"] = append(append(append([]any{}, nums[:1000]...), ins...), nums[1000:]...)
+		},
+		"edit and insert numbers": func(d map[string]any) {
+			nums := append([]any(nil), d["numbers"].([]any)...)
+			nums[500] = 42.0
+			d["numbers"] = append(append(append([]any{}, nums[:1000]...), 7.0, 8.0), nums[1000:]...)
 		},
 		"edit long string": func(d map[string]any) {
 			s := d["summary"].(string)
