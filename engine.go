@@ -45,6 +45,10 @@ type Engine struct {
 
 	tokens  atomic.Pointer[authz.TokenMap] // robot tokens by hash
 	tokenMu sync.Mutex                     // serializes token changes
+
+	// authzOff skips write authorization; only benchmarks set it, to
+	// measure what authorization costs.
+	authzOff bool
 }
 
 // DatasetInfo describes a dataset.

@@ -151,6 +151,9 @@ func (d *dataset) apply(w *writer, r *txRequest) (*pebble.Batch, uint64, *TxResu
 // that follows (nil when it changes none).
 func (d *dataset) authorize(checker *authz.Checker, effects []mutation.Effect) ([]eventlog.GrantRef, *authz.Policy, error) {
 	grants := make([]eventlog.GrantRef, len(effects))
+	if d.e.authzOff {
+		return grants, nil, nil
+	}
 	var policy *authz.Policy
 	for i, eff := range effects {
 		ref, err := checker.Write(eff.ID, eff.Before, eff.After)
