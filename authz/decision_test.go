@@ -215,3 +215,49 @@ func decodeDoc(t *testing.T, s string) map[string]any {
 	}
 	return m
 }
+
+func TestShareKey(t *testing.T) {
+	policy, errs := LoadPolicy("blog", ACLPublic, []map[string]any{
+		{"_id": "_.groups.writers", "_type": GroupType,
+			"grants": []any{map[string]any{"filter": "_type == 'post' && author == identity()", "permissions": []any{"read"}}}},
+		{"_id": "_.groups.readers", "_type": GroupType, "members": []any{"rita", "rob"},
+			"grants": []any{map[string]any{"filter": "_type == 'post'", "permissions": []any{"read"}}}},
+	})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	key := func(p *Principal) string { return policy.Checker(p, testNow).ShareKey() }
+	user := func(id string, groups ...string) *Principal {
+		return &Principal{ID: id, Authenticated: true, Groups: groups}
+	}
+	token := func(name string, role Role, dataset string) *Principal {
+		return &Principal{ID: "token-" + name, Authenticated: true, Roles: []RoleAssignment{{role, dataset}}}
+	}
+	tests := []struct {
+		a, b *Principal
+		same bool
+	}{
+		{Anonymous(), Anonymous(), true},
+		{user("alice", "writers"), user("alice", "writers"), true},
+		// The writers' filter calls identity(): each writer decides alone.
+		{user("alice", "writers"), user("bob", "writers"), false},
+		// The readers' does not: its members share.
+		{user("rita"), user("rob"), true},
+		{user("rita"), user("rob", "writers"), false},
+		// A role for all datasets or for this one is the same role here.
+		{token("a", RoleViewer, ""), token("b", RoleViewer, "blog"), true},
+		{token("a", RoleViewer, ""), token("b", RoleEditor, ""), false},
+		{token("a", RoleViewer, ""), token("b", RoleViewer, "shop"), false},
+	}
+	for _, tt := range tests {
+		if got := key(tt.a) == key(tt.b); got != tt.same {
+			t.Errorf("%s and %s share: %v, want %v (%q, %q)", tt.a, tt.b, got, tt.same, key(tt.a), key(tt.b))
+		}
+	}
+	if policy.GrantSet(user("alice", "writers")) != policy.GrantSet(user("bob", "writers")) {
+		t.Error("alice and bob have the same groups but not the same *GrantSet")
+	}
+	if !policy.GrantSet(user("alice", "writers")).UsesIdentity() || policy.GrantSet(user("rita")).UsesIdentity() {
+		t.Error("UsesIdentity is wrong")
+	}
+}

@@ -41,7 +41,7 @@ type GrantExplanation struct {
 // The decision is the one Checker.Read and Checker.Write make.
 func (p *Policy) Explain(pr *Principal, now time.Time, action Action, doc, after map[string]any) (*Explanation, error) {
 	if doc == nil {
-		return nil, fmt.Errorf("explain: no document")
+		return nil, &Error{Code: "documentNotFound", Grant: -1, Description: "explain needs the document: it does not exist"}
 	}
 	if _, err := ParseAction(string(action)); err != nil {
 		return nil, err

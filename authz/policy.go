@@ -389,6 +389,18 @@ func (p *Policy) Checker(pr *Principal, now time.Time) *Checker {
 // GrantSet returns the checker's grant set.
 func (c *Checker) GrantSet() *GrantSet { return c.set }
 
+// ShareKey says which checkers of one Policy decide alike: two checkers
+// with the same ShareKey (and the same time) make the same read and write
+// decisions, so a listener fan-out evaluates an event once per distinct
+// ShareKey. It is the GrantSet's key, plus the identity when the GrantSet's
+// filters call identity().
+func (c *Checker) ShareKey() string {
+	if !c.set.usesIdentity {
+		return c.set.key
+	}
+	return c.set.key + "|" + c.env.Identity
+}
+
 // Principal returns who the checker decides for.
 func (c *Checker) Principal() *Principal { return c.principal }
 
