@@ -143,8 +143,6 @@ func TestConformance(t *testing.T) {
 // skipReason returns why a test is not run, or "" to run it.
 func skipReason(query, filename string) string {
 	switch {
-	case strings.Contains(query, "diff::") || strings.Contains(filename, "/diff"):
-		return "diff:: functions (delta mode, changed-attribute selectors) are not implemented"
 	case strings.Contains(query, "score(") || strings.Contains(query, "boost("):
 		return "score()/boost() relevance scoring is not implemented"
 	case strings.Contains(query, "pt::"):

@@ -169,6 +169,7 @@ var library = []fnDef{
 	{name: "mathMax", arity: 1, impl: mathReduce(func(acc, x float64) float64 { return math.Max(acc, x) }, false), heavy: true},
 	{name: "mathSum", arity: 1, impl: fnSum, heavy: true},
 	{name: "mathAvg", arity: 1, impl: fnAvg, heavy: true},
+
 }
 
 // envOptions declares the library in a cel.Env.

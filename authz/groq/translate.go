@@ -565,6 +565,7 @@ var funcArity = map[string][2]int{
 	"math::min": {1, 1}, "math::max": {1, 1}, "math::sum": {1, 1}, "math::avg": {1, 1},
 	"global::coalesce": {0, -1}, "global::identity": {0, 0}, "global::now": {0, 0},
 	"global::references": {1, -1}, "global::round": {1, 2}, "global::select": {0, -1},
+	"diff::changedAny": {3, 3}, "diff::changedOnly": {3, 3},
 }
 
 func (t *translator) emitFunc(f *syntax.FuncCall, sc *scope) {
@@ -587,6 +588,20 @@ func (t *translator) emitFunc(f *syntax.FuncCall, sc *scope) {
 		return
 	}
 	switch full {
+	case "diff::changedAny", "diff::changedOnly":
+		key, ok := t.compileSelector(f.Args[2])
+		if !ok {
+			return
+		}
+		name := "diffAny"
+		if f.Name == "changedOnly" {
+			name = "diffOnly"
+		}
+		t.w(name + "(")
+		t.emitDyn(f.Args[0], sc)
+		t.w(", ")
+		t.emitDyn(f.Args[1], sc)
+		t.w(", " + celString(key) + ")")
 	case "global::identity":
 		t.w("identity")
 	case "global::now":
