@@ -67,7 +67,8 @@ func Diff(a, b any) Patch {
 // Apply returns the value that p turns a into. If a is not the value p was
 // computed from (a member, element or text p changes does not hold what p
 // expects), it returns an *Error and no value. Apply never modifies a; the
-// result shares the subvalues p leaves unchanged with a.
+// result shares the subvalues p leaves unchanged with a, and the values it
+// inserts with p, so treat it as read-only (or copy it) while they live.
 func (p Patch) Apply(a any) (any, error) {
 	if p.root == nil {
 		return a, nil
