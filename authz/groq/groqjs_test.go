@@ -1182,8 +1182,8 @@ var groqJSEdgeCases = []struct {
 	{expr: `dateTime("2026-01-02T03:04:05Z") + 60`},
 }
 
-// TestGroqJSEdgeCases evaluates groqJSEdgeCases with both implementations.
-func TestGroqJSEdgeCases(t *testing.T) {
+// TestDifferentialGroqJSEdgeCases evaluates groqJSEdgeCases with both implementations.
+func TestDifferentialGroqJSEdgeCases(t *testing.T) {
 	js := startGroqJS(t)
 	for _, ec := range groqJSEdgeCases {
 		doc := map[string]any{}
@@ -1219,10 +1219,10 @@ func TestGroqJSEdgeCases(t *testing.T) {
 	}
 }
 
-// TestGroqJSGenerator checks that the generator produces what it should:
+// TestDifferentialGroqJSGenerator checks that the generator produces what it should:
 // deterministic cases for a seed, and mostly filters groq-js accepts, so that
 // the differential test does not pass by comparing parse errors.
-func TestGroqJSGenerator(t *testing.T) {
+func TestDifferentialGroqJSGenerator(t *testing.T) {
 	for i := range 300 {
 		a, b := newGroqJSCase(7, i), newGroqJSCase(7, i)
 		if a.expr.String() != b.expr.String() || compactJSON(a.doc) != compactJSON(b.doc) ||
