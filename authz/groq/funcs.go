@@ -17,6 +17,8 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/language"
 )
 
 // The CEL function library. Every GROQ operator and function is one CEL
@@ -169,7 +171,6 @@ var library = []fnDef{
 	{name: "mathMax", arity: 1, impl: mathReduce(func(acc, x float64) float64 { return math.Max(acc, x) }, false), heavy: true},
 	{name: "mathSum", arity: 1, impl: fnSum, heavy: true},
 	{name: "mathAvg", arity: 1, impl: fnAvg, heavy: true},
-
 }
 
 // envOptions declares the library in a cel.Env.
@@ -729,6 +730,32 @@ func jsPow(a, b float64) float64 {
 		return math.NaN()
 	}
 	return math.Pow(a, b)
+}
+
+// lowerJS and upperJS convert case as JavaScript's toLowerCase and
+// toUpperCase do: Unicode's full case mappings (ß → SS, final sigma),
+// without language-specific rules.
+func lowerJS(s string) string {
+	if isASCII(s) {
+		return strings.ToLower(s)
+	}
+	return cases.Lower(language.Und).String(s)
+}
+
+func upperJS(s string) string {
+	if isASCII(s) {
+		return strings.ToUpper(s)
+	}
+	return cases.Upper(language.Und).String(s)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func strFn(f func(string) string) func(ref.Val) ref.Val {

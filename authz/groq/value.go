@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
@@ -392,7 +393,11 @@ func compareStrings(a, b string) int {
 			if a[i] < 0x80 && b[i] < 0x80 {
 				return int(a[i]) - int(b[i])
 			}
-			// Differing non-ASCII: compare the rest by UTF-16 units.
+			// Differing non-ASCII: compare the rest, from the start of
+			// the rune, by UTF-16 units.
+			for i > 0 && !utf8.RuneStart(a[i]) {
+				i--
+			}
 			ua := utf16.Encode([]rune(a[i:]))
 			ub := utf16.Encode([]rune(b[i:]))
 			for j := 0; j < len(ua) && j < len(ub); j++ {
