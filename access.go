@@ -287,7 +287,17 @@ func (e *Engine) Explain(ctx context.Context, p *authz.Principal, name string, a
 		json.Unmarshal(raw, &doc)
 	}
 	var after map[string]any
-	if len(patch) > 0 {
+	switch {
+	case act == authz.ActionCreate && doc == nil:
+		// The document to create is given in place of a patch.
+		if len(patch) == 0 {
+			return nil, errorf("documentNotFound", "document %q does not exist: to explain its creation, give the new document (as the patch)", id)
+		}
+		if err := json.Unmarshal(patch, &doc); err != nil || doc == nil {
+			return nil, errorf("malformedTransaction", "the document to create is not a JSON object")
+		}
+		doc["_id"] = id
+	case len(patch) > 0:
 		if doc == nil {
 			return nil, errorf("documentNotFound", "document %q does not exist, so it cannot be patched", id)
 		}
@@ -300,9 +310,6 @@ func (e *Engine) Explain(ctx context.Context, p *authz.Principal, name string, a
 		if len(res.Results) > 0 && res.Results[0].Document != nil {
 			json.Unmarshal(res.Results[0].Document, &after)
 		}
-	}
-	if act == authz.ActionCreate && doc == nil && after == nil {
-		return nil, errorf("documentNotFound", "explain create needs the document: create %q first in a dry run, or explain update with --patch", id)
 	}
 	x, err := d.policy.Load().Explain(as, time.Now(), act, doc, after)
 	if err != nil {
@@ -322,8 +329,29 @@ func mergePatchID(patch json.RawMessage, id string) []byte {
 	return b
 }
 
-// isSystemID reports whether an id belongs to the records Vellum keeps
-// about itself, which clients never write directly.
-func isSystemID(id string) bool {
-	return strings.HasPrefix(id, datasetDocPrefix) || strings.HasPrefix(id, tokenDocPrefix)
+// PrincipalFor returns the principal an identity id stands for, as explain
+// needs it: "everyone" is the anonymous principal; "token-NAME" is that
+// robot token (with its role); any other id is an authenticated end user,
+// member of the given JWT groups.
+func (e *Engine) PrincipalFor(identity string, groups []string) (*authz.Principal, error) {
+	switch {
+	case identity == authz.Everyone:
+		return authz.Anonymous(), nil
+	case strings.HasPrefix(identity, authz.TokenIdentityPrefix):
+		name := strings.TrimPrefix(identity, authz.TokenIdentityPrefix)
+		for _, t := range *e.tokens.Load() {
+			if t.Name == name {
+				return t.Principal(), nil
+			}
+		}
+		return nil, errorf(authz.CodeInvalidToken, "no token named %q", name)
+	case identity == "":
+		return nil, errorf(authz.CodeUnauthorized, "an identity id is needed")
+	}
+	for _, r := range identity {
+		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return nil, errorf(authz.CodeUnauthorized, "identity id %q may only contain a-zA-Z0-9_-", identity)
+		}
+	}
+	return &authz.Principal{ID: identity, Authenticated: true, Groups: groups}, nil
 }

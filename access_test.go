@@ -260,3 +260,41 @@ func lookupPrincipal(t *testing.T, e *Engine, secret string) *authz.Principal {
 	}
 	return tok.Principal()
 }
+
+func TestExplain(t *testing.T) {
+	e := newTestEngine(t, "blog")
+	ctx := context.Background()
+	mustTransact(t, e, "blog", `{"mutations":[
+		{"create":{"_id":"_.groups.authors","_type":"system.group","members":["authenticated"],
+			"grants":[{"filter":"_type == \"post\" && author == identity()","permissions":["read","create","update"]}]}},
+		{"create":{"_id":"p1","_type":"post","author":"alice"}}]}`)
+	alice, err := e.PrincipalFor("alice", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := e.Explain(ctx, SystemPrincipal, "blog", alice, "p1", "update", json.RawMessage(`{"set":{"title":"t"}}`))
+	if err != nil || !x.Allowed || x.Grant == nil || x.Grant.Group != "_.groups.authors" {
+		t.Fatalf("explain alice's update: %+v, %v", x, err)
+	}
+	x, err = e.Explain(ctx, SystemPrincipal, "blog", alice, "p1", "update", json.RawMessage(`{"set":{"author":"bob"}}`))
+	if err != nil || x.Allowed || !strings.Contains(x.String(), "authors") {
+		t.Fatalf("explain giving the post away: %+v, %v", x, err)
+	}
+	bob, _ := e.PrincipalFor("bob", nil)
+	x, err = e.Explain(ctx, SystemPrincipal, "blog", bob, "p2", "create", json.RawMessage(`{"_type":"post","author":"bob"}`))
+	if err != nil || !x.Allowed {
+		t.Fatalf("explain bob's create: %+v, %v", x, err)
+	}
+	if _, err := e.Explain(ctx, alice, "blog", bob, "p1", "read", nil); AsError(err).Code != CodePermissionDenied {
+		t.Errorf("a non-administrator explains: %v", err)
+	}
+	if p, _ := e.PrincipalFor("everyone", nil); p.Authenticated {
+		t.Error("everyone is authenticated")
+	}
+	if _, err := e.PrincipalFor("token-nope", nil); err == nil {
+		t.Error("an unknown token resolves")
+	}
+	if _, err := e.PrincipalFor("bad id", nil); err == nil {
+		t.Error("an invalid identity resolves")
+	}
+}
