@@ -25,8 +25,10 @@ func rebuildMarkerKey(dataset uint32) []byte {
 // the events in large unsynced batches; a final synced write removes the
 // marker (the sync makes every batch before it durable too). If the process
 // dies in between, the marker is still there and Open runs the rebuild
-// again. The caller must not append to the dataset's log while Rebuild
-// runs; readers see a partial projection until it returns.
+// again; likewise, if Rebuild fails or ctx is canceled, the marker stays
+// and the next Open starts the rebuild over. The caller must not append to
+// the dataset's log while Rebuild runs; readers see a partial projection
+// until it returns.
 func (s *Store) Rebuild(ctx context.Context) error {
 	marker := rebuildMarkerKey(s.dataset)
 	if err := s.pdb.Set(marker, nil, pebble.Sync); err != nil {
