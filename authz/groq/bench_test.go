@@ -85,7 +85,7 @@ var rawFilters = []func(env *Env, doc map[string]any) bool{
 		}
 		title, _ := doc["title"].(string)
 		hit := false
-		for _, tok := range tokenize(title, false) {
+		for _, tok := range tokenize(title, false, nil) {
 			if len(tok) >= 4 && strings.EqualFold(tok[:4], "groq") {
 				hit = true
 			}

@@ -602,10 +602,12 @@ func prefixPattern(p string) bool {
 	if p == "**" {
 		return false
 	}
-	for _, seg := range strings.Split(p, ".") {
+	for p != "" {
+		seg, rest, _ := strings.Cut(p, ".")
 		if seg == "*" || seg == "**" {
 			return false
 		}
+		p = rest
 	}
 	return true
 }
@@ -1102,12 +1104,29 @@ func isTokenSep(r rune, wildcard bool) bool {
 	case '\ufeff', '\u00a0':
 		return true
 	}
-	return unicode.IsSpace(r)
+	return r < 0x80 && (r == ' ' || (r >= '\t' && r <= '\r')) || r >= 0x80 && unicode.IsSpace(r)
 }
 
-func tokenize(s string, wildcard bool) []string {
+// tokenize appends the tokens of s to dst: runs of characters that are not
+// separators, after removing dots at word edges. Tokens are substrings of
+// s (or of s without those dots): no allocation beyond dst.
+func tokenize(s string, wildcard bool, dst []string) []string {
 	s = stripEdgeDots(s)
-	return strings.FieldsFunc(s, func(r rune) bool { return isTokenSep(r, wildcard) })
+	start := -1
+	for i, r := range s {
+		if isTokenSep(r, wildcard) {
+			if start >= 0 {
+				dst = append(dst, s[start:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		dst = append(dst, s[start:])
+	}
+	return dst
 }
 
 const maxTermLength = 1024
@@ -1115,7 +1134,32 @@ const maxTermLength = 1024
 // termMatch matches a token against a pattern term: * is any run of
 // characters, . any one character (groq-js builds a regular expression
 // from the term), case-insensitively.
-func termMatch(term, token []rune) bool {
+func termMatch(term, token string) bool {
+	if !strings.ContainsAny(term, "*.") {
+		return strings.EqualFold(term, token)
+	}
+	if prefix, ok := strings.CutSuffix(term, "*"); ok && !strings.ContainsAny(prefix, "*.") {
+		return foldPrefix(token, prefix)
+	}
+	return termMatchDP([]rune(term), []rune(token))
+}
+
+// foldPrefix reports whether s starts with prefix, ignoring case.
+func foldPrefix(s, prefix string) bool {
+	for _, pr := range prefix {
+		if s == "" {
+			return false
+		}
+		sr, n := utf8.DecodeRuneInString(s)
+		if !foldEq(pr, sr) {
+			return false
+		}
+		s = s[n:]
+	}
+	return true
+}
+
+func termMatchDP(term, token []rune) bool {
 	// dp[j]: term[:i] matches token[:j]
 	dp := make([]bool, len(token)+1)
 	next := make([]bool, len(token)+1)
@@ -1149,12 +1193,12 @@ func foldEq(a, b rune) bool {
 	return false
 }
 
-// gather collects the strings of a string or array of strings; ok is false
-// when v is neither or an array holds a non-string.
-func gather(v ref.Val, wildcard bool) (tokens []string, ok bool) {
+// gather appends the tokens of a string or array of strings to dst; ok
+// is false when v is neither or an array holds a non-string.
+func gather(v ref.Val, wildcard bool, dst []string) (tokens []string, ok bool) {
 	switch v := v.(type) {
 	case types.String:
-		return tokenize(string(v), wildcard), true
+		return tokenize(string(v), wildcard, dst), true
 	case traits.Lister:
 		ok = true
 		listEach(v, func(e ref.Val) bool {
@@ -1163,32 +1207,29 @@ func gather(v ref.Val, wildcard bool) (tokens []string, ok bool) {
 				ok = false
 				return true
 			}
-			tokens = append(tokens, tokenize(string(s), wildcard)...)
+			dst = tokenize(string(s), wildcard, dst)
 			return true
 		})
-		return tokens, ok
+		return dst, ok
 	}
-	return nil, false
+	return dst, false
 }
 
 func fnMatch(text, pattern ref.Val) ref.Val {
-	tokens, _ := gather(text, false)
-	terms, ok := gather(pattern, true)
+	var tbuf [32]string
+	var pbuf [8]string
+	tokens, _ := gather(text, false, tbuf[:0])
+	terms, ok := gather(pattern, true, pbuf[:0])
 	if !ok || len(tokens) == 0 || len(terms) == 0 {
 		return types.False
 	}
-	rtoks := make([][]rune, len(tokens))
-	for i, t := range tokens {
-		rtoks[i] = []rune(t)
-	}
 	for _, term := range terms {
-		rt := []rune(term)
-		if len(rt) > maxTermLength {
-			rt = rt[:maxTermLength]
+		if utf8.RuneCountInString(term) > maxTermLength {
+			term = string([]rune(term)[:maxTermLength])
 		}
 		hit := false
-		for _, tok := range rtoks {
-			if termMatch(rt, tok) {
+		for _, tok := range tokens {
+			if termMatch(term, tok) {
 				hit = true
 				break
 			}
