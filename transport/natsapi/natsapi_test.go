@@ -526,4 +526,11 @@ func TestCloseAnswersInFlight(t *testing.T) {
 		}
 	}
 	t.Logf("%d answered, %d found no responder", answered, refused)
+
+	// After Close, a request finds no responder at once.
+	start := time.Now()
+	_, err := f.client.Mutate(ctxT(t), "blog", []byte(`{"mutations":[{"create":{"_id":"late","_type":"t"}}]}`))
+	if !errors.Is(err, nats.ErrNoResponders) || time.Since(start) > 2*time.Second {
+		t.Errorf("a request after Close: %v after %s, want no responders at once", err, time.Since(start))
+	}
 }
