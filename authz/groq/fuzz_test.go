@@ -2,6 +2,7 @@ package groq
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -92,6 +93,44 @@ func TestFuzzSeeds(t *testing.T) {
 		}
 		if _, err := p.Eval(fuzzEnv, fuzzDoc); err != nil {
 			t.Errorf("%s: %v", s, err)
+		}
+	}
+}
+
+// TestDeepQueries checks that deeply nested and long queries end with a
+// value or a typed error (never a panic or a stall).
+func TestDeepQueries(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		code  string // "" when the query must evaluate
+	}{
+		{strings.Repeat("[", 250) + strings.Repeat("]", 250), ""},
+		{strings.Repeat("(", 250) + "1" + strings.Repeat(")", 250), ""},
+		{"a" + strings.Repeat(".b", 2000), CodeParseError},
+		{"*" + strings.Repeat("[x]", 200), ""},
+		{"*" + strings.Repeat("{a}", 200), ""},
+		{strings.Repeat("!", 250) + "true", ""},
+		{"1" + strings.Repeat(" + 1", 5000), CodeParseError},
+		{"*[" + strings.Repeat("*[", 100) + "true" + strings.Repeat("]", 100) + "]", CodeEvalError}, // 3^100 iterations
+	} {
+		start := time.Now()
+		p, err := Compile(tc.query, ModeQuery)
+		if err == nil {
+			_, err = p.Eval(fuzzEnv, fuzzDoc)
+		}
+		code := ""
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("%.40q: untyped error %v", tc.query, err)
+			}
+			code = e.Code
+		}
+		if code != tc.code {
+			t.Errorf("%.40q: got error code %q (%v), want %q", tc.query, code, err, tc.code)
+		}
+		if d := time.Since(start); d > 30*time.Second {
+			t.Errorf("%.40q: took %v", tc.query, d)
 		}
 	}
 }

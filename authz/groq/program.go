@@ -69,7 +69,7 @@ func (e *Error) Error() string {
 // operation, the library functions charge by the size of their inputs) and
 // stops it with a queryEvalError past the limit.
 const (
-	QueryCostLimit  = 5_000_000
+	QueryCostLimit  = 2_000_000
 	FilterCostLimit = 1_000_000
 )
 
@@ -251,6 +251,8 @@ type activation struct {
 
 	identStr types.String
 	ident    ref.Val
+
+	params, dataset ref.Val // built on first use in an evaluation
 }
 
 var activations = sync.Pool{New: func() any { return new(activation) }}
@@ -279,15 +281,19 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		}
 		return types.String(t.UTC().Format("2006-01-02T15:04:05.000Z")), true
 	case "params":
-		if a.env.Params == nil {
-			return types.NullValue, true
+		if a.params == nil {
+			a.params = &objVal{a.env.Params}
 		}
-		return types.NewStringInterfaceMap(theAdapter, a.env.Params), true
+		return a.params, true
 	case "dataset":
-		if a.env.Dataset == nil {
-			return types.NewDynamicList(theAdapter, []any{}), true
+		if a.dataset == nil {
+			ds := a.env.Dataset
+			if ds == nil {
+				ds = []any{}
+			}
+			a.dataset = types.NewDynamicList(theAdapter, ds)
 		}
-		return types.NewDynamicList(theAdapter, a.env.Dataset), true
+		return a.dataset, true
 	case "refs":
 		return a.env.refs(), true
 	}
@@ -326,7 +332,7 @@ func (p *Program) eval(env *Env, this, doc ref.Val, rootDoc map[string]any) (out
 		}
 	}
 	defer func() {
-		a.env, a.this, a.doc, a.root.m = nil, nil, nil, nil
+		a.env, a.this, a.doc, a.root.m, a.params, a.dataset = nil, nil, nil, nil, nil, nil
 		activations.Put(a)
 		if r := recover(); r != nil {
 			out, err = nil, &Error{Code: CodeEvalError, Description: fmt.Sprintf("evaluation failed: %v", r), Query: p.query}
