@@ -1020,19 +1020,10 @@ var groqJSKnownIssues = []struct {
 	name, who string
 	match     func(c *groqJSCaseData, o *groqJSOutcome) bool
 }{{
-	// "é" < "ÉCOLE" is true in Vellum, false in groq-js: compareStrings
-	// decodes from the first differing byte, which can be inside a UTF-8
-	// sequence, instead of from the start of that character.
-	name: "ordering of non-ASCII strings that share a UTF-8 lead byte",
-	who:  "Vellum",
-	match: func(c *groqJSCaseData, _ *groqJSOutcome) bool {
-		e := unparen(c.expr)
-		ordering := e.kind == "range" || e.kind == "binary" && (e.text == "<" || e.text == "<=" || e.text == ">" || e.text == ">=")
-		return ordering && nonASCIIInvolved(c)
-	},
-}, {
 	// upper("ß") is "SS" in groq-js (JavaScript's full Unicode case
 	// mapping), "ß" in Vellum; likewise lower("İ") and a final sigma.
+	// lowerJS/upperJS in funcs.go do it right but are not yet registered
+	// for lower/upper.
 	name: "upper/lower without Unicode's special casing (ß → SS)",
 	who:  "Vellum",
 	match: func(c *groqJSCaseData, _ *groqJSOutcome) bool {
@@ -1093,9 +1084,9 @@ var groqJSEdgeCases = []struct {
 	doc   string // JSON; "{}" when empty
 	known string
 }{
-	{expr: `"é" < "ÉCOLE"`, known: "ordering of non-ASCII strings that share a UTF-8 lead byte"},
-	{expr: `"é" > "É"`, known: "ordering of non-ASCII strings that share a UTF-8 lead byte"},
-	{expr: `a in "null".."é"`, doc: `{"a":"ÉCOLE"}`, known: "ordering of non-ASCII strings that share a UTF-8 lead byte"},
+	{expr: `"é" < "ÉCOLE"`}, // ordered from the first differing byte (fixed in 3b186c6)
+	{expr: `"é" > "É"`},
+	{expr: `a in "null".."é"`, doc: `{"a":"ÉCOLE"}`},
 	{expr: `"a😀" < "a￿"`},
 	{expr: `"Z" < "a"`},
 	{expr: `"ab" < "abc"`},
