@@ -72,6 +72,7 @@ On first start it writes a random administrator token to DATA/admin.token
 	f.StringVar(&cfg.natsURL, "nats-url", "", "use the external NATS server at this URL instead of embedding one")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
+	cmd.MarkFlagsMutuallyExclusive("nats-listen", "nats-url")
 	return cmd
 }
 
@@ -81,6 +82,13 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 	log, err := newLogger(cfg.logLevel, cfg.logFormat, stderr)
 	if err != nil {
 		return err
+	}
+	var host string
+	var port int
+	if cfg.natsURL == "" {
+		if host, port, err = parseListen(cfg.natsListen); err != nil {
+			return err
+		}
 	}
 	dir, err := filepath.Abs(cfg.data)
 	if err != nil {
@@ -130,7 +138,7 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 	}
 	if cfg.natsURL == "" {
 		mode = "embedded"
-		ns, err = startEmbeddedNATS(cfg.natsListen, filepath.Join(dir, "nats"), log, cfg.logLevel == "debug")
+		ns, err = startEmbeddedNATS(host, port, filepath.Join(dir, "nats"), log, cfg.logLevel == "debug")
 		if err != nil {
 			return err
 		}

@@ -17,21 +17,27 @@ import (
 // limit.
 const embeddedMaxPayload = 64 << 20
 
-// startEmbeddedNATS starts a NATS server listening on listen (HOST:PORT;
-// port 0 picks a free one) with JetStream storing under storeDir, and waits
-// until it accepts connections.
-func startEmbeddedNATS(listen, storeDir string, log *slog.Logger, debug bool) (*server.Server, error) {
+// parseListen splits --nats-listen into host and port; port 0 becomes
+// nats-server's "any free port".
+func parseListen(listen string) (string, int, error) {
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
-		return nil, fmt.Errorf("--nats-listen %q is not HOST:PORT: %w", listen, err)
+		return "", 0, fmt.Errorf("--nats-listen %q is not HOST:PORT: %w", listen, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 0 || port > 65535 {
-		return nil, fmt.Errorf("--nats-listen %q: port %q is not a number from 0 to 65535", listen, portStr)
+		return "", 0, fmt.Errorf("--nats-listen %q: port %q is not a number from 0 to 65535", listen, portStr)
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
+	return host, port, nil
+}
+
+// startEmbeddedNATS starts a NATS server listening on host:port with
+// JetStream storing under storeDir, and waits until it accepts connections.
+func startEmbeddedNATS(host string, port int, storeDir string, log *slog.Logger, debug bool) (*server.Server, error) {
+	listen := net.JoinHostPort(host, strconv.Itoa(port))
 	opts := &server.Options{
 		ServerName: "vellumd",
 		Host:       host,

@@ -81,3 +81,32 @@ func TestNewLogger(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagErrors checks that bad flags stop the daemon before it touches
+// the data directory.
+func TestFlagErrors(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nats-listen", "127.0.0.1:0", "--nats-url", "nats://127.0.0.1:4222"}, "nats-listen"},
+		{[]string{"--nats-listen", "no-port"}, "HOST:PORT"},
+		{[]string{"--nats-listen", "127.0.0.1:99999"}, "0 to 65535"},
+		{[]string{"--log-level", "loud"}, "--log-level"},
+		{[]string{"--log-format", "xml"}, "--log-format"},
+		{[]string{"extra"}, "unknown command"},
+	} {
+		data := filepath.Join(t.TempDir(), "data")
+		cmd := newRootCmd()
+		cmd.SetArgs(append([]string{"--data", data}, c.args...))
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		err := cmd.Execute()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("vellumd %v: error %v, want one mentioning %q", c.args, err, c.want)
+		}
+		if _, err := os.Stat(data); err == nil {
+			t.Errorf("vellumd %v made the data directory before failing", c.args)
+		}
+	}
+}
