@@ -153,8 +153,6 @@ func skipReason(query, filename string) string {
 		return "geo:: functions are not implemented"
 	case strings.Contains(query, "dateTime::"):
 		return "dateTime:: namespace functions beyond dateTime() are not implemented"
-	case strings.HasPrefix(strings.TrimSpace(query), "fn "):
-		return "custom function declarations (fn) are not implemented"
 	}
 	return ""
 }

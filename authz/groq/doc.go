@@ -64,10 +64,15 @@
 // BenchmarkFilter, which runs the filters of testdata/bench/filters.txt on
 // testdata/bench/doc.json next to the same filters hand-written in Go.
 //
+// Custom functions (fn ns::name($p) = body; …) are inlined at their call
+// sites, each argument bound to a CEL variable. diff::changedAny and
+// diff::changedOnly compile their selector when the query is compiled;
+// conditions inside a selector are evaluated with an empty Env.
+//
 // # Not implemented
 //
-// diff:: and delta functions, score() and boost(), pt::, geo::, sanity::
-// and releases:: functions, dateTime::now() and custom functions (fn) are
-// queryNotSupported errors; the conformance test lists the suite's tests
-// it skips for them.
+// score() and boost(), pt::, geo::, sanity:: and releases:: functions,
+// dateTime::now() and the delta-mode functions (before(), after(),
+// delta::) are queryNotSupported errors; the conformance test lists the
+// suite's tests it skips for them.
 package groq

@@ -212,6 +212,10 @@ type translator struct {
 	params []paramRef
 	err    *Error
 	sb     strings.Builder
+
+	funcs     map[string]*syntax.FuncDecl // custom functions (fn) by namespace::name
+	fnArgs    map[string]string           // inside a custom function body: $param → CEL variable
+	expanding map[string]bool             // custom functions being expanded (no recursion)
 }
 
 func (t *translator) fail(code string, pos syntax.Span, format string, args ...any) {
@@ -400,6 +404,10 @@ func (t *translator) emitNode(n syntax.Node, sc *scope) {
 			t.w(sc.names[i])
 		}
 	case *syntax.Param:
+		if v, ok := t.fnArgs[n.Name]; ok {
+			t.w(v)
+			return
+		}
 		t.params = append(t.params, paramRef{n.Name, n.Pos})
 		t.w("get(params, " + celString(n.Name) + ")")
 	case *syntax.ThisAttribute:
@@ -504,7 +512,11 @@ func (t *translator) emitNode(n syntax.Node, sc *scope) {
 	case *syntax.Nested:
 		t.fail(CodeParseError, n.Pos, "a nested selector is only allowed in a diff selector")
 	case *syntax.Query:
-		t.fail(CodeNotSupported, n.Pos, "custom functions (fn) are not supported")
+		t.funcs = map[string]*syntax.FuncDecl{}
+		for _, d := range n.Funcs {
+			t.funcs[d.Namespace+"::"+d.Name] = d
+		}
+		t.emit(n.Expr, sc)
 	default:
 		t.fail(CodeParseError, n.Span(), "unexpected %T", n)
 	}
@@ -570,6 +582,10 @@ var funcArity = map[string][2]int{
 
 func (t *translator) emitFunc(f *syntax.FuncCall, sc *scope) {
 	full := f.Namespace + "::" + f.Name
+	if d, ok := t.funcs[full]; ok {
+		t.emitCustom(d, f, sc)
+		return
+	}
 	ar, known := funcArity[full]
 	if !known {
 		if _, ok := syntax.LookupFunc(f.Namespace, f.Name); ok {
@@ -653,6 +669,39 @@ func (t *translator) emitFunc(f *syntax.FuncCall, sc *scope) {
 		}
 		t.w(strings.Repeat(")", closers))
 	}
+}
+
+// emitCustom inlines a custom function (fn ns::name($p, …) = body): each
+// argument is bound to a CEL variable that $p stands for in the body, and
+// the body is evaluated in a scope of its own whose @ is the caller's.
+func (t *translator) emitCustom(d *syntax.FuncDecl, f *syntax.FuncCall, sc *scope) {
+	full := d.Namespace + "::" + d.Name
+	if len(f.Args) != len(d.Params) {
+		t.fail(CodeParseError, f.Pos, "function %s() takes %s, got %d", full, arityText([2]int{len(d.Params), len(d.Params)}), len(f.Args))
+		return
+	}
+	if t.expanding[full] {
+		t.fail(CodeParseError, f.Pos, "function %s() calls itself", full)
+		return
+	}
+	if t.expanding == nil {
+		t.expanding = map[string]bool{}
+	}
+	t.expanding[full] = true
+	defer delete(t.expanding, full)
+	args := map[string]string{}
+	for i, p := range d.Params {
+		v := t.newVar("p")
+		args[p.Name] = v
+		t.w("cel.bind(" + v + ", ")
+		t.emitDyn(f.Args[i], sc)
+		t.w(", ")
+	}
+	saved := t.fnArgs
+	t.fnArgs = args
+	t.emit(d.Body, &scope{names: []string{sc.this()}})
+	t.fnArgs = saved
+	t.w(strings.Repeat(")", len(d.Params)))
 }
 
 func arityText(ar [2]int) string {
