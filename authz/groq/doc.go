@@ -67,11 +67,12 @@
 // Custom functions (fn ns::name($p) = body; …) are inlined at their call
 // sites, each argument bound to a CEL variable. diff::changedAny and
 // diff::changedOnly compile their selector when the query is compiled;
-// conditions inside a selector are evaluated with an empty Env.
+// conditions inside a selector are evaluated with an empty Env. The score
+// pipe follows groq-js's scoring (term frequency for match, boost adds).
 //
 // # Not implemented
 //
-// score() and boost(), pt::, geo::, sanity:: and releases:: functions,
+// pt::, geo::, sanity:: and releases:: functions,
 // dateTime::now() and the delta-mode functions (before(), after(),
 // delta::) are queryNotSupported errors; the conformance test lists the
 // suite's tests it skips for them.

@@ -171,6 +171,31 @@ var library = []fnDef{
 	{name: "mathMax", arity: 1, impl: mathReduce(func(acc, x float64) float64 { return math.Max(acc, x) }, false), heavy: true},
 	{name: "mathSum", arity: 1, impl: fnSum, heavy: true},
 	{name: "mathAvg", arity: 1, impl: fnAvg, heavy: true},
+
+	// score()
+	{name: "matchScore", arity: 2, impl: fnMatchScore, heavy: true},
+	{name: "scoreOr", arity: 2, impl: func(a, b ref.Val) ref.Val {
+		x, _ := num(a)
+		y, _ := num(b)
+		return types.Double(x + y)
+	}},
+	{name: "scoreAnd", arity: 2, impl: func(a, b ref.Val) ref.Val {
+		x, _ := num(a)
+		y, _ := num(b)
+		if x == 0 || y == 0 {
+			return types.Double(0)
+		}
+		return types.Double(x + y)
+	}},
+	{name: "boostScore", arity: 2, impl: func(a, b ref.Val) ref.Val {
+		x, _ := num(a)
+		y, ok := num(b)
+		if !ok || x <= 0 {
+			return types.Double(0)
+		}
+		return types.Double(x + y)
+	}},
+	{name: "scoreSort", arity: 1, impl: fnScoreSort, heavy: true},
 }
 
 // envOptions declares the library in a cel.Env.
@@ -1239,4 +1264,74 @@ func fnMatch(text, pattern ref.Val) ref.Val {
 		}
 	}
 	return types.True
+}
+
+// fnMatchScore scores text match pattern by term frequency (BM25's
+// saturation with k = 1.2), as groq-js does.
+func fnMatchScore(text, pattern ref.Val) ref.Val {
+	tokens, _ := gather(text, false, nil)
+	terms, ok := gather(pattern, true, nil)
+	if !ok || len(tokens) == 0 || len(terms) == 0 {
+		return types.Double(0)
+	}
+	const k = 1.2
+	score := 0.0
+	for _, term := range terms {
+		freq := 0.0
+		for _, tok := range tokens {
+			if termMatch(term, tok) {
+				freq++
+			}
+		}
+		score += freq * (k + 1) / (freq + k)
+	}
+	return types.Double(score)
+}
+
+// fnScoreSort takes tuples [value, score1, score2, …]: objects get _score
+// (their previous numeric _score plus the scores) and are returned sorted
+// by it, highest first (stable); other values are dropped.
+func fnScoreSort(tuples ref.Val) ref.Val {
+	type row struct {
+		obj   map[string]any
+		score float64
+	}
+	var rows []row
+	listEach(tuples, func(t ref.Val) bool {
+		var r row
+		first, ok := true, false
+		listEach(t, func(e ref.Val) bool {
+			if first {
+				first = false
+				var m map[string]any
+				m, ok = goMap(e)
+				if !ok {
+					return false
+				}
+				r.obj = make(map[string]any, len(m)+1)
+				for k, v := range m {
+					r.obj[k] = v
+				}
+				if s, isNum := m["_score"].(float64); isNum {
+					r.score = s
+				}
+				return true
+			}
+			f, _ := num(e)
+			r.score += f
+			return true
+		})
+		if ok {
+			r.obj["_score"] = r.score
+			rows = append(rows, r)
+		}
+		return true
+	})
+	sortStable(len(rows), func(i, j int) bool { return rows[i].score > rows[j].score },
+		func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	out := make([]any, len(rows))
+	for i, r := range rows {
+		out[i] = r.obj
+	}
+	return types.NewDynamicList(theAdapter, out)
 }

@@ -721,6 +721,10 @@ func (t *translator) emitPipe(p *syntax.PipeCall, sc *scope) {
 	if t.rejectInFilter(p.Pos, "the pipe function "+p.Name+"()") {
 		return
 	}
+	if p.Name == "score" {
+		t.emitScorePipe(p, sc)
+		return
+	}
 	if p.Name != "order" {
 		t.fail(CodeNotSupported, p.Pos, "pipe function %s() is not supported", p.Name)
 		return
@@ -751,6 +755,67 @@ func (t *translator) emitPipe(p *syntax.PipeCall, sc *scope) {
 		}
 	}
 	t.w("]), [" + strings.Join(desc, ", ") + "]) : null)")
+}
+
+// emitScorePipe translates base | score(e1, e2, …): every object of base
+// gets _score (its previous _score plus the score of each argument) and
+// the objects are sorted by it, highest first. The score of an argument
+// follows groq-js: a match scores BM25-like by term frequency, || adds,
+// && adds unless a side scores 0, boost(e, n) adds n when e scores, and
+// anything else scores 1 when true.
+func (t *translator) emitScorePipe(p *syntax.PipeCall, sc *scope) {
+	if len(p.Args) == 0 {
+		t.fail(CodeParseError, p.Pos, "score() takes at least 1 argument")
+		return
+	}
+	tmp := t.newVar("t")
+	v := t.newVar("v")
+	inner := sc.nested(v)
+	t.w("cel.bind(" + tmp + ", ")
+	t.emit(p.Base, sc)
+	t.w(", isArray(" + tmp + ") ? scoreSort(" + tmp + ".map(" + v + ", [" + v)
+	for _, a := range p.Args {
+		t.w(", ")
+		t.emitScore(a, inner)
+	}
+	t.w("])) : null)")
+}
+
+func (t *translator) emitScore(n syntax.Node, sc *scope) {
+	switch x := n.(type) {
+	case *syntax.Binary:
+		switch x.Op {
+		case syntax.OpMatch:
+			t.call("matchScore", sc, x.Left, x.Right)
+			return
+		case syntax.OpOr:
+			t.w("scoreOr(")
+			t.emitScore(x.Left, sc)
+			t.w(", ")
+			t.emitScore(x.Right, sc)
+			t.w(")")
+			return
+		case syntax.OpAnd:
+			t.w("scoreAnd(")
+			t.emitScore(x.Left, sc)
+			t.w(", ")
+			t.emitScore(x.Right, sc)
+			t.w(")")
+			return
+		}
+	case *syntax.FuncCall:
+		if x.Namespace == "global" && x.Name == "boost" && len(x.Args) == 2 {
+			t.w("boostScore(")
+			t.emitScore(x.Args[0], sc)
+			t.w(", ")
+			t.emit(x.Args[1], sc)
+			t.w(")")
+			return
+		}
+	}
+	t.w("(truth(")
+	t.emit(n, sc)
+	t.w(") ? 1.0 : 0.0)")
 }
 
 // celNumber writes a GROQ number as a CEL double literal.
