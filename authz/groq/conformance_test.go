@@ -145,8 +145,6 @@ func TestConformance(t *testing.T) {
 // skipReason returns why a test is not run, or "" to run it.
 func skipReason(query, filename string) string {
 	switch {
-	case strings.Contains(query, "pt::"):
-		return "pt:: (portable text) functions are not implemented"
 	case strings.Contains(query, "sanity::"), strings.Contains(query, "releases::"):
 		return "sanity::/releases:: project functions are not implemented"
 	case strings.Contains(query, "geo::"):

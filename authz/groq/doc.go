@@ -72,7 +72,8 @@
 //
 // # Not implemented
 //
-// pt::, geo::, sanity:: and releases:: functions,
+// pt:: functions other than pt::text, geo::, sanity:: and releases::
+// functions,
 // dateTime::now() and the delta-mode functions (before(), after(),
 // delta::) are queryNotSupported errors; the conformance test lists the
 // suite's tests it skips for them.

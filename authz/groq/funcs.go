@@ -196,6 +196,7 @@ var library = []fnDef{
 		return types.Double(x + y)
 	}},
 	{name: "scoreSort", arity: 1, impl: fnScoreSort, heavy: true},
+	{name: "ptText", arity: 1, impl: fnPtText, heavy: true},
 }
 
 // envOptions declares the library in a cel.Env.
@@ -1334,4 +1335,59 @@ func fnScoreSort(tuples ref.Val) ref.Val {
 		out[i] = r.obj
 	}
 	return types.NewDynamicList(theAdapter, out)
+}
+
+// fnPtText is pt::text: the plain text of a Portable Text block or array
+// of blocks (span texts concatenated, blocks separated by a blank line).
+func fnPtText(v ref.Val) ref.Val {
+	switch x := toGo(v).(type) {
+	case map[string]any:
+		if t, ok := blockText(x); ok {
+			return types.String(t)
+		}
+	case []any:
+		var texts []string
+		arrayText(x, &texts, 0)
+		if len(texts) > 0 {
+			return types.String(strings.Join(texts, "\n\n"))
+		}
+	}
+	return types.NullValue
+}
+
+func arrayText(a []any, out *[]string, depth int) {
+	if depth > 100 {
+		return
+	}
+	for _, b := range a {
+		switch x := b.(type) {
+		case map[string]any:
+			if t, ok := blockText(x); ok {
+				*out = append(*out, t)
+			}
+		case []any:
+			arrayText(x, out, depth+1)
+		}
+	}
+}
+
+func blockText(block map[string]any) (string, bool) {
+	if _, ok := block["_type"].(string); !ok {
+		return "", false
+	}
+	children, ok := block["children"].([]any)
+	if !ok {
+		return "", false
+	}
+	var sb strings.Builder
+	for _, c := range children {
+		m, ok := c.(map[string]any)
+		if !ok || m["_type"] != "span" {
+			continue
+		}
+		if t, ok := m["text"].(string); ok {
+			sb.WriteString(t)
+		}
+	}
+	return sb.String(), true
 }
