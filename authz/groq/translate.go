@@ -576,7 +576,7 @@ var funcArity = map[string][2]int{
 	"array::compact": {1, 1}, "array::intersects": {2, 2},
 	"array::join": {2, 2}, "array::unique": {1, 1},
 	"math::min": {1, 1}, "math::max": {1, 1}, "math::sum": {1, 1}, "math::avg": {1, 1},
-	"pt::text": {1, 1},
+	"pt::text":         {1, 1},
 	"global::coalesce": {0, -1}, "global::identity": {0, 0}, "global::now": {0, 0},
 	"global::references": {1, -1}, "global::round": {1, 2}, "global::select": {0, -1},
 	"diff::changedAny": {3, 3}, "diff::changedOnly": {3, 3},
