@@ -25,6 +25,11 @@ var fuzzSeeds = []string{
 	`$p[$q] == lower(upper(string(1e300)))`,
 	`(((((a)))))[0][1][2]{b}`,
 	`"x.y" in path("*.**.*")`,
+	`diff::changedAny(@, {"a": 2}, (a, c[]).(x, anywhere(_type == "post")))`,
+	`diff::changedOnly({"a": [1, 2]}, {"a": [1, 3]}, a[@ > 1])`,
+	`fn f::g($x) = $x[]{_id}; f::g(*[n > 1])`,
+	`* | score(boost(title match "groq", 2), n > 1) | order(_score desc)[0]._id`,
+	`pt::text([{"_type": "block", "children": [{"_type": "span", "text": "hi"}]}])`,
 }
 
 var fuzzDoc = map[string]any{

@@ -225,6 +225,8 @@ func firstLine(s string) string {
 
 // Eval evaluates the expression with @ = this and returns its GROQ value
 // as a JSON value (datetimes as RFC 3339 strings, paths as their pattern).
+// The value may share maps and slices with this, Env.Dataset and
+// Env.Params: treat it as read-only.
 func (p *Program) Eval(env *Env, this any) (any, error) {
 	v, err := p.eval(env, theAdapter.NativeToValue(this), nil, nil)
 	if err != nil {
