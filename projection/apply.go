@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -172,78 +173,183 @@ func (a *applier) previous(b *pebble.Batch, p *pending, id string) ([]byte, bool
 
 // applyDiff returns the JSON of doc with the jsondiff patch diff applied.
 func applyDiff(doc, diff []byte) ([]byte, error) {
-	var v any
-	if err := json.Unmarshal(doc, &v); err != nil {
+	var d lazyDoc
+	if err := d.init(doc); err != nil {
 		return nil, fmt.Errorf("previous version is not JSON: %w", err)
 	}
-	v, err := patchInPlace(v, diff)
-	if err != nil {
+	if err := d.patch(diff); err != nil {
 		return nil, err
 	}
-	return json.Marshal(v)
+	return d.marshal()
 }
 
-// patchInPlace returns v with the jsondiff patch diff applied, modifying v,
-// which the caller owns (it decoded it for the purpose) and discards if an
-// error is returned. jsondiff.Patch.Apply never modifies its input, so it
-// copies every object on a changed path; for a document with many members
-// that copy dominates replaying a run of diffs. When the patch changes
-// members of the top-level object (JSON form ["o", {name: change, ...}]),
-// patchInPlace adds, removes or replaces those members in v itself and has
-// jsondiff apply each member's change to the member's value; any other
-// patch is applied whole by jsondiff. The result is the same either way.
-func patchInPlace(v any, diff []byte) (any, error) {
-	m, isObject := v.(map[string]any)
-	var parts []json.RawMessage
-	if !isObject || json.Unmarshal(diff, &parts) != nil || len(parts) != 2 || string(parts[0]) != `"o"` {
-		return applyWhole(v, diff)
+// lazyDoc is a JSON document decoded only as far as the diffs applied to it
+// need. jsondiff.Patch.Apply never modifies its input, so it copies every
+// object on a changed path, and decoding and re-encoding a whole large
+// document for a small diff costs far more than the diff. A diff of a
+// document is almost always a change of some of its top-level members (JSON
+// form ["o", {name: change, ...}]): lazyDoc keeps the members as raw JSON
+// until a diff touches one, adds, removes or replaces members itself, and
+// has jsondiff apply each member's change to that member's value. Any other
+// diff is applied by jsondiff to the whole decoded document. The encoding
+// is the same as encoding/json's of the fully decoded result, since the
+// untouched members were themselves encoded by encoding/json.
+type lazyDoc struct {
+	raw   map[string]json.RawMessage // members not decoded yet
+	dec   map[string]any             // members decoded, added or replaced
+	whole any                        // the document, if a diff made it something else than members
+	isAll bool                       // whole holds the document
+}
+
+func (d *lazyDoc) init(doc []byte) error {
+	d.dec = map[string]any{}
+	if len(doc) > 0 && doc[0] == '{' {
+		return json.Unmarshal(doc, &d.raw)
 	}
+	d.isAll = true
+	return json.Unmarshal(doc, &d.whole)
+}
+
+// get returns member name, decoding it if needed.
+func (d *lazyDoc) get(name string) (any, bool, error) {
+	if v, ok := d.dec[name]; ok {
+		return v, true, nil
+	}
+	r, ok := d.raw[name]
+	if !ok {
+		return nil, false, nil
+	}
+	var v any
+	if err := json.Unmarshal(r, &v); err != nil {
+		return nil, false, err
+	}
+	delete(d.raw, name)
+	d.dec[name] = v
+	return v, true, nil
+}
+
+// materialize returns the whole decoded document.
+func (d *lazyDoc) materialize() (any, error) {
+	if d.isAll {
+		return d.whole, nil
+	}
+	for name := range d.raw {
+		if _, _, err := d.get(name); err != nil {
+			return nil, err
+		}
+	}
+	return d.dec, nil
+}
+
+// patch applies the jsondiff patch diff.
+func (d *lazyDoc) patch(diff []byte) error {
+	var parts []json.RawMessage
 	var members map[string]json.RawMessage
-	if err := json.Unmarshal(parts[1], &members); err != nil {
-		return applyWhole(v, diff) // jsondiff reports the malformed patch
+	if d.isAll || json.Unmarshal(diff, &parts) != nil || len(parts) != 2 || string(parts[0]) != `"o"` ||
+		json.Unmarshal(parts[1], &members) != nil {
+		v, err := d.materialize()
+		if err != nil {
+			return err
+		}
+		if v, err = applyWhole(v, diff); err != nil {
+			return err
+		}
+		if m, ok := v.(map[string]any); ok {
+			*d = lazyDoc{dec: m}
+		} else {
+			*d = lazyDoc{whole: v, isAll: true}
+		}
+		return nil
 	}
 	for name, change := range members {
 		var c []json.RawMessage
 		if err := json.Unmarshal(change, &c); err != nil || len(c) == 0 {
-			return nil, malformedPatch(name, "a change must be a non-empty array")
+			return malformedPatch(name, "a change must be a non-empty array")
 		}
-		cur, present := m[name]
+		cur, present, err := d.get(name)
+		if err != nil {
+			return err
+		}
 		switch string(c[0]) {
 		case `"+"`, `"-"`:
 			if len(c) != 2 {
-				return nil, malformedPatch(name, fmt.Sprintf("a %s change has 2 elements, found %d", c[0], len(c)))
+				return malformedPatch(name, fmt.Sprintf("a %s change has 2 elements, found %d", c[0], len(c)))
 			}
 			var x any
 			if err := json.Unmarshal(c[1], &x); err != nil {
-				return nil, malformedPatch(name, err.Error())
+				return malformedPatch(name, err.Error())
 			}
 			if string(c[0]) == `"+"` {
 				if present {
-					return nil, patchMismatch(name, "expected no member, found one")
+					return patchMismatch(name, "expected no member, found one")
 				}
-				m[name] = x
+				d.dec[name] = x
 				continue
 			}
 			if !present || !jsondiff.Equal(cur, x) {
-				return nil, patchMismatch(name, "the member to remove is absent or differs")
+				return patchMismatch(name, "the member to remove is absent or differs")
 			}
-			delete(m, name)
+			delete(d.dec, name)
 		default:
 			if !present {
-				return nil, patchMismatch(name, "expected a member, found none")
+				return patchMismatch(name, "expected a member, found none")
 			}
 			var p jsondiff.Patch
 			if err := p.UnmarshalJSON(change); err != nil {
-				return nil, err
+				return err
 			}
 			x, err := p.Apply(cur)
 			if err != nil {
-				return nil, err
+				return err
 			}
-			m[name] = x
+			d.dec[name] = x
 		}
 	}
-	return m, nil
+	return nil
+}
+
+// marshal returns the document's JSON as encoding/json encodes it: members
+// in sorted order, the untouched ones copied as they are (encoding/json
+// wrote them), the others encoded.
+func (d *lazyDoc) marshal() ([]byte, error) {
+	if d.isAll {
+		return json.Marshal(d.whole)
+	}
+	if len(d.raw) == 0 {
+		return json.Marshal(d.dec)
+	}
+	keys := make([]string, 0, len(d.raw)+len(d.dec))
+	size := 2
+	for k, v := range d.raw {
+		keys = append(keys, k)
+		size += len(k) + len(v) + 4
+	}
+	for k := range d.dec {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]byte, 0, size+len(d.dec)*64)
+	out = append(out, '{')
+	for i, k := range keys {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		name, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(out, name...), ':')
+		if r, ok := d.raw[k]; ok {
+			out = append(out, r...)
+			continue
+		}
+		v, err := json.Marshal(d.dec[k])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v...)
+	}
+	return append(out, '}'), nil
 }
 
 func applyWhole(v any, diff []byte) (any, error) {

@@ -3,7 +3,6 @@ package projection
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"math"
 	"slices"
 	"time"
@@ -128,8 +127,8 @@ func (s *Store) effect(id string, e historyEntry) (*eventlog.Effect, error) {
 
 // replay applies the diffs of patches (newest first) to base.
 func (s *Store) replay(id string, base []byte, patches []historyEntry) ([]byte, bool, error) {
-	var v any
-	if err := json.Unmarshal(base, &v); err != nil {
+	var d lazyDoc
+	if err := d.init(base); err != nil {
 		return nil, false, s.corrupt(id, 0, "stored version is not JSON: %v", err)
 	}
 	for _, e := range slices.Backward(patches) {
@@ -140,11 +139,11 @@ func (s *Store) replay(id string, base []byte, patches []historyEntry) ([]byte, 
 		if ef.Diff == nil {
 			return nil, false, s.corrupt(id, e.seq, "history says effect %d holds a diff, but it does not", e.effect)
 		}
-		if v, err = patchInPlace(v, ef.Diff); err != nil {
+		if err := d.patch(ef.Diff); err != nil {
 			return nil, false, s.corrupt(id, e.seq, "diff of effect %d does not fit the previous version: %v", e.effect, err)
 		}
 	}
-	doc, err := json.Marshal(v)
+	doc, err := d.marshal()
 	if err != nil {
 		return nil, false, err
 	}
