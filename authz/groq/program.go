@@ -312,18 +312,14 @@ func (p *Program) eval(env *Env, this, doc ref.Val, rootDoc map[string]any) (out
 	if env == nil {
 		env = &emptyEnv
 	}
-	for _, r := range p.params {
-		if _, ok := env.Params[r.name]; !ok {
-			// Sanity reports a missing parameter as a query parse error.
-			return nil, &Error{
-				Code:        CodeParseError,
-				Description: fmt.Sprintf("param $%s referenced, but not provided", r.name),
-				Start:       syntax.CharOffset(p.query, r.pos.Start),
-				End:         syntax.CharOffset(p.query, r.pos.End),
-				Query:       p.query,
-			}
-		}
+	if err := p.checkParams(env); err != nil {
+		return nil, err
 	}
+	return p.evalChecked(env, this, doc, rootDoc)
+}
+
+// evalChecked is eval for a caller that has checked the parameters.
+func (p *Program) evalChecked(env *Env, this, doc ref.Val, rootDoc map[string]any) (out ref.Val, err error) {
 	a := activations.Get().(*activation)
 	a.env, a.this, a.doc = env, this, doc
 	if this == nil {
@@ -352,6 +348,58 @@ func (p *Program) eval(env *Env, this, doc ref.Val, rootDoc map[string]any) (out
 		return nil, &Error{Code: CodeEvalError, Description: fmt.Sprint(v.Value()), Query: p.query}
 	}
 	return v, nil
+}
+
+// checkParams checks that every parameter the program uses is provided
+// and is a JSON value (nil, bool, float64, string, []any, map[string]any;
+// other Go numbers are accepted as numbers).
+func (p *Program) checkParams(env *Env) error {
+	for _, r := range p.params {
+		v, ok := env.Params[r.name]
+		if !ok {
+			// Sanity reports a missing parameter as a query parse error.
+			return p.paramError(r, CodeParseError, fmt.Sprintf("param $%s referenced, but not provided", r.name))
+		}
+		if !jsonModel(v, 0) {
+			return p.paramError(r, CodeEvalError, fmt.Sprintf("param $%s is not a JSON value (%T)", r.name, v))
+		}
+	}
+	return nil
+}
+
+func (p *Program) paramError(r paramRef, code, desc string) *Error {
+	return &Error{
+		Code:        code,
+		Description: desc,
+		Start:       syntax.CharOffset(p.query, r.pos.Start),
+		End:         syntax.CharOffset(p.query, r.pos.End),
+		Query:       p.query,
+	}
+}
+
+func jsonModel(v any, depth int) bool {
+	if depth > 1000 {
+		return false
+	}
+	switch v := v.(type) {
+	case nil, bool, float64, string, int, int64, float32:
+		return true
+	case []any:
+		for _, e := range v {
+			if !jsonModel(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		for _, e := range v {
+			if !jsonModel(e, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // ---- the program cache ----

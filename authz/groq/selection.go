@@ -159,10 +159,17 @@ func (s *Selection) Select(env *Env, docs iter.Seq[map[string]any]) ([]map[strin
 		doc  map[string]any
 		keys []ref.Val
 	}
+	for _, p := range []*Program{s.filter, s.order, s.lo, s.hi} {
+		if p != nil {
+			if err := p.checkParams(env); err != nil {
+				return nil, err
+			}
+		}
+	}
 	var rows []row
 	for d := range docs {
 		wrapped := theAdapter.NativeToValue(d)
-		v, err := s.filter.eval(env, types.NullValue, wrapped, nil)
+		v, err := s.filter.evalChecked(env, types.NullValue, wrapped, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +178,7 @@ func (s *Selection) Select(env *Env, docs iter.Seq[map[string]any]) ([]map[strin
 		}
 		r := row{doc: d}
 		if s.order != nil {
-			kv, err := s.order.eval(env, types.NullValue, wrapped, nil)
+			kv, err := s.order.evalChecked(env, types.NullValue, wrapped, nil)
 			if err != nil {
 				return nil, err
 			}

@@ -148,3 +148,31 @@ func TestCostLimit(t *testing.T) {
 		t.Errorf("match on a document attribute must be tracked at run time")
 	}
 }
+
+// TestBadParams checks that missing parameters and parameters that are not
+// JSON values are errors naming the parameter and its position.
+func TestBadParams(t *testing.T) {
+	p, err := Compile(`_type == $t && n > $min`, ModeFilter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		params map[string]any
+		code   string
+		start  int
+	}{
+		{map[string]any{"t": "post"}, CodeParseError, 19},
+		{map[string]any{"t": struct{}{}, "min": 1.0}, CodeEvalError, 9},
+		{map[string]any{"t": "post", "min": []any{1.0, map[string]any{"x": make(chan int)}}}, CodeEvalError, 19},
+	} {
+		_, err := p.Match(&Env{Params: tc.params}, map[string]any{"_type": "post", "n": 2.0})
+		var e *Error
+		if !errors.As(err, &e) || e.Code != tc.code || e.Start != tc.start || !strings.Contains(e.Description, "$") {
+			t.Errorf("%v: got %v, want %s at %d", tc.params, err, tc.code, tc.start)
+		}
+	}
+	ok, err := p.Match(&Env{Params: map[string]any{"t": "post", "min": 1}}, map[string]any{"_type": "post", "n": 2.0})
+	if !ok || err != nil {
+		t.Errorf("int parameter: %v %v, want a match", ok, err)
+	}
+}
