@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 	"github.com/vellum-db/vellum"
+	"github.com/vellum-db/vellum/authz"
 )
 
 // DefaultTimeout bounds a Client request whose context has no deadline.
@@ -141,4 +142,71 @@ func decodeError(reply *nats.Msg) error {
 func IsUnreachable(err error) bool {
 	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, context.DeadlineExceeded)
+}
+
+// CreateToken creates a robot token with a built-in role for dataset (""
+// for every dataset) and returns its secret, shown only now, and its record.
+func (c *Client) CreateToken(ctx context.Context, name, role, dataset string) (TokenCreateResponse, error) {
+	var r TokenCreateResponse
+	err := c.call(ctx, SubjectTokenCreate, TokenCreateRequest{Name: name, Role: role, Dataset: dataset}, &r, "a created token")
+	return r, err
+}
+
+// Tokens lists the robot tokens, by name, revoked ones included.
+func (c *Client) Tokens(ctx context.Context) ([]TokenInfo, error) {
+	var r TokenList
+	err := c.call(ctx, SubjectTokenList, nil, &r, `{"tokens":[...]}`)
+	return r.Tokens, err
+}
+
+// RevokeToken revokes the robot token name and returns its record: the
+// token's next request fails.
+func (c *Client) RevokeToken(ctx context.Context, name string) (TokenInfo, error) {
+	var r TokenInfo
+	err := c.call(ctx, SubjectTokenRevoke, TokenRevokeRequest{Name: name}, &r, "a token")
+	return r, err
+}
+
+// SetDatasetACL sets a dataset's acl mode, "public" or "private".
+func (c *Client) SetDatasetACL(ctx context.Context, name, acl string) (vellum.DatasetInfo, error) {
+	var info vellum.DatasetInfo
+	if err := ValidateDatasetName(name); err != nil {
+		return info, err
+	}
+	err := c.call(ctx, SubjectDatasetACL, DatasetACLRequest{Name: name, ACL: acl}, &info, "a dataset")
+	return info, err
+}
+
+// Explain asks whether the identity of r may do its action to a document
+// of dataset, with every grant of that identity and why it matched or not.
+func (c *Client) Explain(ctx context.Context, dataset string, r ExplainRequest) (*authz.Explanation, error) {
+	subject, err := ExplainSubject(dataset)
+	if err != nil {
+		return nil, err
+	}
+	var x authz.Explanation
+	if err := c.call(ctx, subject, r, &x, "an explanation"); err != nil {
+		return nil, err
+	}
+	return &x, nil
+}
+
+// call sends req (nil for an empty body) as JSON on subject and decodes
+// the response into resp.
+func (c *Client) call(ctx context.Context, subject string, req, resp any, what string) error {
+	var body []byte
+	if req != nil {
+		var err error
+		if body, err = json.Marshal(req); err != nil {
+			return err
+		}
+	}
+	data, err := c.request(ctx, subject, body)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, resp); err != nil {
+		return fmt.Errorf("natsapi: the response on %s is not %s: %w", subject, what, err)
+	}
+	return nil
 }

@@ -1,5 +1,6 @@
 // Package natsapi serves the engine over NATS request/reply as a discoverable
-// micro service (transactions, document reads, datasets), maps engine errors
+// micro service (transactions, document reads, datasets, robot tokens, acl
+// changes and access explanations), maps engine errors
 // to NATS responses in one table, and provides the matching client.
 //
 // Subjects live under [Prefix] and carry at most one caller-chosen token, a

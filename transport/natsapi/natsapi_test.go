@@ -56,38 +56,7 @@ func startNATS(t testing.TB) *server.Server {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	f := &fixture{ns: startNATS(t)}
-	eng, err := vellum.Open(t.TempDir(), vellum.Options{MaxDocumentSize: maxDocSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.eng = eng
-	svcConn, err := nats.Connect(f.ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.srv, err = natsapi.Serve(svcConn, eng, natsapi.Options{Auth: natsapi.AdminToken(testToken, nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.nc, err = nats.Connect(f.ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.client = natsapi.NewClient(f.nc, testToken)
-	t.Cleanup(func() {
-		f.nc.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := f.srv.Close(ctx); err != nil {
-			t.Errorf("closing the server: %v", err)
-		}
-		svcConn.Close()
-		if err := eng.Close(); err != nil {
-			t.Errorf("closing the engine: %v", err)
-		}
-	})
-	return f
+	return newFixtureAuth(t, func(*vellum.Engine) natsapi.Authenticator { return natsapi.AdminToken(testToken, nil) })
 }
 
 func ctxT(t testing.TB) context.Context {
@@ -325,6 +294,18 @@ func TestErrors(t *testing.T) {
 		{"create with a bad acl", "vellum.v1.datasets.create", auth, `{"name":"x","aclMode":"secret"}`, "invalidAclMode", 400, nil, ""},
 		{"create not JSON", "vellum.v1.datasets.create", auth, `blog`, "malformedRequest", 400, nil, ""},
 		{"list with a body", "vellum.v1.datasets.list", auth, `{"all":true}`, "malformedRequest", 400, nil, ""},
+
+		{"token create not JSON", "vellum.v1.tokens.create", auth, `deploy`, "malformedRequest", 400, nil, ""},
+		{"token create with an unknown field", "vellum.v1.tokens.create", auth, `{"name":"a","role":"viewer","scope":"x"}`, "malformedRequest", 400, nil, ""},
+		{"token create with a bad role", "vellum.v1.tokens.create", auth, `{"name":"a","role":"owner"}`, "invalidToken", 400, nil, ""},
+		{"token list with a body", "vellum.v1.tokens.list", auth, `{"all":true}`, "malformedRequest", 400, nil, ""},
+		{"token revoke of nothing", "vellum.v1.tokens.revoke", auth, `{"name":"nope"}`, "invalidToken", 400, nil, ""},
+		{"acl without a mode", "vellum.v1.datasets.acl", auth, `{"name":"blog"}`, "invalidAclMode", 400, nil, ""},
+		{"acl of a bad name", "vellum.v1.datasets.acl", auth, `{"name":"a.b","aclMode":"public"}`, "invalidDatasetName", 400, nil, ""},
+		{"explain in a bad dataset token", "vellum.v1.ds.Blog.explain", auth, `{"as":"a","id":"post-1","action":"read"}`, "invalidDatasetName", 400, nil, ""},
+		{"explain without an action", "vellum.v1.ds.blog.explain", auth, `{"as":"a","id":"post-1"}`, "malformedRequest", 400, nil, ""},
+		{"explain not JSON", "vellum.v1.ds.blog.explain", auth, `post-1`, "malformedRequest", 400, nil, ""},
+		{"token create without a credential", "vellum.v1.tokens.create", "-", `{"name":"a","role":"viewer"}`, "unauthorized", 401, nil, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -444,7 +425,8 @@ func TestDiscovery(t *testing.T) {
 	for _, ep := range info.Endpoints {
 		eps = append(eps, ep.Name+"="+ep.Subject)
 	}
-	want := "mutate=vellum.v1.ds.*.mutate get=vellum.v1.ds.*.get datasetCreate=vellum.v1.datasets.create datasetList=vellum.v1.datasets.list"
+	want := "mutate=vellum.v1.ds.*.mutate get=vellum.v1.ds.*.get datasetCreate=vellum.v1.datasets.create datasetList=vellum.v1.datasets.list " +
+		"datasetAcl=vellum.v1.datasets.acl tokenCreate=vellum.v1.tokens.create tokenList=vellum.v1.tokens.list tokenRevoke=vellum.v1.tokens.revoke explain=vellum.v1.ds.*.explain"
 	if got := strings.Join(eps, " "); got != want {
 		t.Errorf("endpoints = %s\nwant        %s", got, want)
 	}
@@ -457,6 +439,7 @@ func TestStatusTable(t *testing.T) {
 		"invalidDocumentId": 400, "typeMismatch": 400, "invalidPatchPath": 400, "invalidPatch": 400,
 		"invalidDatasetName": 400, "invalidAclMode": 400, "invalidPerspective": 400,
 		"queryParseError": 400, "invalidFilter": 400, "queryEvalError": 400,
+		"invalidGroup": 400, "invalidToken": 400, "invalidConfig": 500,
 		"unauthorized": 401, "permissionDenied": 403,
 		"unknownDataset": 404, "documentNotFound": 404,
 		"documentAlreadyExists": 409, "documentRevisionIDDoesNotMatch": 409, "datasetExists": 409, "transactionIdReused": 409,

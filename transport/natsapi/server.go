@@ -23,7 +23,7 @@ import (
 const (
 	ServiceName        = "vellum"
 	ServiceVersion     = "0.1.0"
-	ServiceDescription = "Vellum document store: transactions, document reads and datasets"
+	ServiceDescription = "Vellum document store: transactions, document reads, datasets and access control"
 )
 
 // ErrorCodeHeader is the response header that carries the engine's error
@@ -132,6 +132,11 @@ func Serve(nc *nats.Conn, eng *vellum.Engine, opts Options) (*Server, error) {
 		{"get", subjectGet, "read documents by id from the dataset named by the subject's 4th token", s.get},
 		{"datasetCreate", SubjectDatasetCreate, "create a dataset", s.createDataset},
 		{"datasetList", SubjectDatasetList, "list the datasets", s.listDatasets},
+		{"datasetAcl", SubjectDatasetACL, "change a dataset's acl mode (public or private)", s.setDatasetACL},
+		{"tokenCreate", SubjectTokenCreate, "create a robot token; the response holds its secret, shown only then", s.createToken},
+		{"tokenList", SubjectTokenList, "list the robot tokens (never their secrets)", s.listTokens},
+		{"tokenRevoke", SubjectTokenRevoke, "revoke a robot token", s.revokeToken},
+		{"explain", subjectExplain, "explain an identity's access to a document of the dataset named by the subject's 4th token", s.explain},
 	}
 	for _, ep := range endpoints {
 		st := &endpointStats{}

@@ -16,12 +16,18 @@ const Prefix = "vellum.v1"
 const (
 	SubjectDatasetCreate = Prefix + ".datasets.create"
 	SubjectDatasetList   = Prefix + ".datasets.list"
+	SubjectDatasetACL    = Prefix + ".datasets.acl"
+	SubjectTokenCreate   = Prefix + ".tokens.create"
+	SubjectTokenList     = Prefix + ".tokens.list"
+	SubjectTokenRevoke   = Prefix + ".tokens.revoke"
 
 	datasetPrefix  = Prefix + ".ds."
 	subjectMutate  = datasetPrefix + "*.mutate" // the endpoint's subscription
 	subjectGet     = datasetPrefix + "*.get"
+	subjectExplain = datasetPrefix + "*.explain"
 	opMutate       = "mutate"
 	opGet          = "get"
+	opExplain      = "explain"
 	datasetNameMax = 64
 )
 
@@ -32,6 +38,11 @@ func MutateSubject(dataset string) (string, error) { return datasetSubject(datas
 // GetSubject returns the subject of dataset's document-read endpoint, or an
 // invalidDatasetName error if dataset is not a valid dataset name.
 func GetSubject(dataset string) (string, error) { return datasetSubject(dataset, opGet) }
+
+// ExplainSubject returns the subject of dataset's access explanation
+// endpoint, or an invalidDatasetName error if dataset is not a valid dataset
+// name.
+func ExplainSubject(dataset string) (string, error) { return datasetSubject(dataset, opExplain) }
 
 func datasetSubject(dataset, op string) (string, error) {
 	if err := ValidateDatasetName(dataset); err != nil {
