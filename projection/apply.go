@@ -201,9 +201,14 @@ type lazyDoc struct {
 	isAll bool                       // whole holds the document
 }
 
+// lazyMinSize is the document size from which lazyDoc splits a document
+// into members; smaller documents are decoded whole, which is cheaper than
+// parsing a diff member by member.
+const lazyMinSize = 4 << 10
+
 func (d *lazyDoc) init(doc []byte) error {
 	d.dec = map[string]any{}
-	if len(doc) > 0 && doc[0] == '{' {
+	if len(doc) >= lazyMinSize && doc[0] == '{' {
 		return json.Unmarshal(doc, &d.raw)
 	}
 	d.isAll = true

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/vellum-db/vellum/projection/jsondiff"
@@ -52,6 +53,10 @@ func TestApplyDiffMatchesJSONDiff(t *testing.T) {
 	}
 	for i := range 2000 {
 		before, after := doc(), doc()
+		if i%2 == 0 { // large enough to be split into members
+			before["pad"] = strings.Repeat("x", lazyMinSize)
+			after["pad"] = before["pad"]
+		}
 		if i%3 == 0 { // small edits of one member
 			after = map[string]any{}
 			for k, v := range before {
@@ -85,6 +90,10 @@ func TestApplyDiffMatchesJSONDiff(t *testing.T) {
 		{`{"a":1}`, `["o",{"a":[]}]`},
 		{`{"a":1}`, `["s",{"a":2},{}]`},
 	} {
+		pad := `,"pad":"` + strings.Repeat("x", lazyMinSize) + `"}`
+		if got, err := applyDiff([]byte(tt.doc[:len(tt.doc)-1]+pad), []byte(tt.diff)); err == nil {
+			t.Errorf("applyDiff(%s + pad, %s) = %.40s..., want an error", tt.doc, tt.diff, got)
+		}
 		if got, err := applyDiff([]byte(tt.doc), []byte(tt.diff)); err == nil {
 			t.Errorf("applyDiff(%s, %s) = %s, want an error", tt.doc, tt.diff, got)
 		}
