@@ -361,3 +361,27 @@ func TestRebuildIsByteIdentical(t *testing.T) {
 		t.Errorf("Verify = %d, %v", n, err)
 	}
 }
+
+// Delete and patch by GROQ query, as Sanity's client sends multi-id patches.
+func TestMutationsByQuery(t *testing.T) {
+	e := newTestEngine(t, "ds")
+	mustTransact(t, e, "ds", `{"mutations":[
+		{"create":{"_id":"a","_type":"post","n":1}},
+		{"create":{"_id":"b","_type":"post","n":2}},
+		{"create":{"_id":"c","_type":"page","n":3}}]}`)
+	res := mustTransact(t, e, "ds", `{"mutations":[{"patch":{"query":"*[_id in $ids]","params":{"ids":["a","c"]},"inc":{"n":10}}}]}`)
+	if len(res.Results) != 2 {
+		t.Fatalf("patch by query results = %+v", res.Results)
+	}
+	if getDoc(t, e, "ds", "a", "")["n"] != 11.0 || getDoc(t, e, "ds", "b", "")["n"] != 2.0 || getDoc(t, e, "ds", "c", "")["n"] != 13.0 {
+		t.Error("patch by query changed the wrong documents")
+	}
+	mustTransact(t, e, "ds", `{"mutations":[{"delete":{"query":"*[_type == \"post\" && n > 5]"}}]}`)
+	if getDoc(t, e, "ds", "a", "") != nil || getDoc(t, e, "ds", "b", "") == nil || getDoc(t, e, "ds", "c", "") == nil {
+		t.Error("delete by query deleted the wrong documents")
+	}
+	_, err := e.Transact(context.Background(), "ds", SystemPrincipal, []byte(`{"mutations":[{"delete":{"query":"*[_type == "}}]}`))
+	if ae := AsError(err); ae == nil || ae.Code != "queryParseError" || ae.Start == nil {
+		t.Errorf("a malformed query: %+v, want queryParseError with a position", ae)
+	}
+}
