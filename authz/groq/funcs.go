@@ -52,6 +52,7 @@ var library = []fnDef{
 	}},
 	{name: "flatten", arity: 1, impl: fnFlatten, heavy: true},
 	{name: "deref", arity: 2, impl: fnDeref},
+	{name: "attrCmp", arity: 2, impl: fnAttrCmp},
 	{name: "object", arity: 2, impl: fnObject, heavy: true},
 	{name: "array", arity: 2, impl: fnArray, heavy: true},
 	{name: "cond", arity: 2, impl: func(c, v ref.Val) ref.Val {
@@ -349,6 +350,45 @@ func fnGet(x, name ref.Val) ref.Val {
 		return types.NullValue
 	}
 	return v
+}
+
+// fnAttrCmp compares an attribute path of x with a literal: spec is the
+// constant list [op, literal, key1, key2, …].
+func fnAttrCmp(x, spec ref.Val) ref.Val {
+	l, ok := spec.(traits.Lister)
+	if !ok {
+		return types.NullValue
+	}
+	n, _ := l.Size().(types.Int)
+	if n < 3 {
+		return types.NullValue
+	}
+	v := x
+	for i := types.Int(2); i < n; i++ {
+		v = fnGet(v, l.Get(i))
+	}
+	op, lit := l.Get(types.Int(0)), l.Get(types.Int(1))
+	switch op {
+	case types.String("=="):
+		return types.Bool(equal(v, lit))
+	case types.String("!="):
+		return types.Bool(!equal(v, lit))
+	}
+	c, comparable := partialCompare(v, lit)
+	if !comparable {
+		return types.NullValue
+	}
+	switch op {
+	case types.String("<"):
+		return types.Bool(c < 0)
+	case types.String("<="):
+		return types.Bool(c <= 0)
+	case types.String(">"):
+		return types.Bool(c > 0)
+	case types.String(">="):
+		return types.Bool(c >= 0)
+	}
+	return types.NullValue
 }
 
 func fnElem(x, idx ref.Val) ref.Val {

@@ -476,6 +476,9 @@ func (t *translator) emitNode(n syntax.Node, sc *scope) {
 				}
 			}
 		}
+		if t.emitAttrCompare(n, sc) {
+			return
+		}
 		name, ok := binaryFuncs[n.Op]
 		if !ok {
 			t.fail(CodeParseError, n.Pos, "unknown operator %q", n.Op)
@@ -551,6 +554,69 @@ func (t *translator) emitObject(o *syntax.Object, sc *scope) {
 		}
 	}
 	t.w("])")
+}
+
+// attrPath returns the attribute names of n when it is a plain attribute
+// path of @ (a, a.b, @.a["b"]).
+func attrPath(n syntax.Node) ([]string, bool) {
+	switch x := n.(type) {
+	case *syntax.ThisAttribute:
+		return []string{x.Name}, true
+	case *syntax.Attribute:
+		if _, ok := x.Base.(*syntax.This); ok {
+			return []string{x.Name}, true
+		}
+		p, ok := attrPath(x.Base)
+		if !ok {
+			return nil, false
+		}
+		return append(p, x.Name), true
+	case *syntax.Group:
+		return attrPath(x.Expr)
+	}
+	return nil, false
+}
+
+func isLiteral(n syntax.Node) bool {
+	switch n.(type) {
+	case *syntax.Null, *syntax.Bool, *syntax.Number, *syntax.String:
+		return true
+	}
+	return false
+}
+
+var swapped = map[syntax.Op]syntax.Op{
+	syntax.OpEq: syntax.OpEq, syntax.OpNeq: syntax.OpNeq,
+	syntax.OpLt: syntax.OpGt, syntax.OpLte: syntax.OpGte, syntax.OpGt: syntax.OpLt, syntax.OpGte: syntax.OpLte,
+}
+
+// emitAttrCompare emits the comparison of an attribute path of @ with a
+// literal (the most common clause of a filter) as one call over a constant
+// list: attrCmp(s0, ["==", "post", "_type"]) is eq(get(s0, "_type"),
+// "post") without the intermediate value.
+func (t *translator) emitAttrCompare(n *syntax.Binary, sc *scope) bool {
+	if _, ok := swapped[n.Op]; !ok {
+		return false
+	}
+	op, attr, lit := n.Op, n.Left, n.Right
+	if !isLiteral(lit) {
+		op, attr, lit = swapped[n.Op], n.Right, n.Left
+		if !isLiteral(lit) {
+			return false
+		}
+	}
+	path, ok := attrPath(attr)
+	if !ok {
+		return false
+	}
+	t.w("attrCmp(" + sc.this() + ", [" + celString(string(op)) + ", dyn(")
+	t.emit(lit, sc)
+	t.w(")")
+	for _, k := range path {
+		t.w(", " + celString(k))
+	}
+	t.w("])")
+	return true
 }
 
 // simple maps a GROQ function to a library function taking the same
