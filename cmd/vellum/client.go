@@ -68,12 +68,11 @@ func (s *session) failure(cmd *cobra.Command, subject string, err error) error {
 			return fmt.Errorf("%s (and the error cannot be printed as JSON: %v)", e.Error(), merr)
 		}
 		fmt.Fprintln(cmd.OutOrStdout(), string(body))
-		if e.Code == "unauthorized" {
-			if flagToken == "" {
-				fmt.Fprintln(os.Stderr, "vellum: no token: pass --token or set VELLUM_TOKEN (the administrator token is in vellumd's DATA/admin.token)")
-			} else {
-				fmt.Fprintln(os.Stderr, "vellum: vellumd rejected the token given by --token or VELLUM_TOKEN (the administrator token is in vellumd's DATA/admin.token)")
-			}
+		switch {
+		case e.Code == "unauthorized" && flagToken != "":
+			fmt.Fprintln(os.Stderr, "vellum: vellumd rejected the token given by --token or VELLUM_TOKEN (the administrator token is in vellumd's DATA/admin.token)")
+		case e.Code == "unauthorized", e.Code == "permissionDenied" && flagToken == "":
+			fmt.Fprintln(os.Stderr, "vellum: no token was sent, so the request was made as everyone: pass --token or set VELLUM_TOKEN (the administrator token is in vellumd's DATA/admin.token)")
 		}
 		return exitError{1}
 	}

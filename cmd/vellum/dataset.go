@@ -11,7 +11,7 @@ var datasetACL string
 
 var datasetCmd = &cobra.Command{
 	Use:   "dataset",
-	Short: "Create and list datasets",
+	Short: "Create and list datasets, and change their acl mode",
 }
 
 var datasetCreateCmd = &cobra.Command{
@@ -77,8 +77,39 @@ var datasetListCmd = &cobra.Command{
 	},
 }
 
+var datasetACLCmd = &cobra.Command{
+	Use:   "acl NAME public|private",
+	Short: "Change a dataset's acl mode and print the dataset as JSON",
+	Long: `acl makes the dataset NAME public (everyone, without a credential, may read
+its documents on the root path: ids without a dot) or private (everyone may
+read nothing). The change applies from the very next request. It needs the
+administrator role for every dataset.`,
+	Example: `  vellum dataset acl blog private`,
+	Args: func(_ *cobra.Command, args []string) error {
+		if len(args) != 2 {
+			return usageError{fmt.Errorf("dataset acl needs NAME and public or private, got %d arguments", len(args))}
+		}
+		if args[1] != "public" && args[1] != "private" {
+			return usageError{fmt.Errorf("dataset acl: %q is not an acl mode: want public or private", args[1])}
+		}
+		return nil
+	},
+	RunE: func(cmd *cobra.Command, args []string) error {
+		s, err := dial(cmd)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		info, err := s.client.SetDatasetACL(s.ctx, args[0], args[1])
+		if err != nil {
+			return s.failure(cmd, natsapi.SubjectDatasetACL, err)
+		}
+		return printValue(cmd, info)
+	},
+}
+
 func init() {
 	datasetCreateCmd.Flags().StringVar(&datasetACL, "acl", "public", "public or private")
-	datasetCmd.AddCommand(datasetCreateCmd, datasetListCmd)
+	datasetCmd.AddCommand(datasetCreateCmd, datasetListCmd, datasetACLCmd)
 	rootCmd.AddCommand(datasetCmd)
 }

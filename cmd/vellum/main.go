@@ -1,5 +1,7 @@
 // Command vellum is the command-line client of Vellum: it sends transactions
-// and reads to a running vellumd over NATS, and evaluates GROQ offline.
+// and reads to a running vellumd over NATS, manages robot tokens, dataset acl
+// modes and access explanations, evaluates GROQ offline and signs JWTs for
+// trying access control out.
 //
 // Each subcommand lives in its own file and registers itself on rootCmd.
 //

@@ -29,7 +29,13 @@ func TestEndToEnd(t *testing.T) {
 	bin := buildBinaries(t)
 	data := t.TempDir()
 
-	d := startDaemon(t, bin, data)
+	// The HS256 secret as an operator writes it, with a newline and spaces
+	// around it that are not part of it.
+	secretFile := filepath.Join(t.TempDir(), "jwt.secret")
+	if err := os.WriteFile(secretFile, []byte("\n  a secret of more than thirty-two bytes \n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, bin, data, "--nats-listen", "127.0.0.1:0", "--jwt-hs256-secret-file", secretFile)
 	tokenPath := filepath.Join(data, "admin.token")
 	fi, err := os.Stat(tokenPath)
 	if err != nil {
@@ -100,7 +106,7 @@ func TestEndToEnd(t *testing.T) {
 		{"bad token", "", []string{"get", "post-1"}, []string{"VELLUM_TOKEN=wrong"}, 1,
 			`"code":"unauthorized"`, "rejected the token"},
 		{"no token", "", []string{"dataset", "list"}, []string{"VELLUM_TOKEN="}, 1,
-			`"code":"unauthorized"`, "no token"},
+			`"code":"permissionDenied"`, "no token was sent"},
 		{"no dataset", "", []string{"get", "post-1"}, []string{"VELLUM_DATASET="}, 2, "", "no dataset"},
 		{"unknown dataset", "", []string{"get", "--dataset", "nope", "post-1"}, nil, 1, `"code":"unknownDataset"`, ""},
 		{"no server", "", []string{"dataset", "list", "--server", "nats://127.0.0.1:1"}, nil, 3, "",
@@ -116,9 +122,13 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 
+	secrets := accessControl(t, cli, secretFile)
+
 	d.stop(t)
-	if logs := d.logs(); strings.Contains(logs, token) {
-		t.Errorf("the daemon's log contains the administrator token")
+	for _, s := range append(secrets, token) {
+		if strings.Contains(d.logs(), s) {
+			t.Errorf("the daemon's log contains the credential %.12s…", s)
+		}
 	}
 
 	// A restart reuses the token and serves the same data.
@@ -134,6 +144,71 @@ func TestEndToEnd(t *testing.T) {
 	if out := cli.ok("", "dataset", "list"); !strings.Contains(out, `"name":"blog"`) {
 		t.Errorf("after a restart dataset list = %q", out)
 	}
+}
+
+// accessControl runs the access-control commands against a daemon that
+// verifies HS256 JWTs with secretFile, on the dataset blog holding post-1
+// and drafts.post-1. It returns the credentials it used, which the daemon
+// must never log.
+func accessControl(t *testing.T, c *cli, secretFile string) []string {
+	t.Helper()
+	// A robot token: created, used, confined to its dataset, revoked.
+	out := c.ok("", "token", "create", "--name", "ci", "--role", "editor", "--dataset", "blog")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	secret := lines[len(lines)-1]
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "created robot token ci") || !strings.HasPrefix(secret, "vlm_") || strings.Contains(secret, " ") {
+		t.Fatalf("token create printed %q, want a line about the token and the secret alone last", out)
+	}
+	robot := []string{"VELLUM_TOKEN=" + secret}
+	if _, stderr, code := c.run(`{"mutations":[{"create":{"_id":"post-9","_type":"post"}}]}`, robot, "mutate"); code != 0 {
+		t.Errorf("the editor token cannot write blog: exit %d, %s", code, stderr)
+	}
+	if stdout, _, code := c.run("", robot, "dataset", "create", "more"); code != 1 || !strings.Contains(stdout, `"code":"permissionDenied"`) {
+		t.Errorf("the editor token creates a dataset: exit %d, %s", code, stdout)
+	}
+	out = c.ok("", "token", "list")
+	wantJSON(t, strings.TrimSpace(out), map[string]any{"name": "ci", "role": "editor", "dataset": "blog", "identity": "token-ci"})
+	if strings.Contains(out, secret) || strings.Contains(out, "hash") {
+		t.Errorf("token list shows the secret or its hash: %s", out)
+	}
+	out = c.ok("", "token", "revoke", "ci")
+	if !strings.Contains(out, `"revokedAt":`) {
+		t.Errorf("token revoke printed %q, want the record with revokedAt", out)
+	}
+	if stdout, stderr, code := c.run("", robot, "get", "post-1"); code != 1 || !strings.Contains(stdout, `"code":"unauthorized"`) ||
+		!strings.Contains(stdout, "revoked") || !strings.Contains(stderr, "rejected the token") {
+		t.Errorf("the revoked token reads: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+
+	// An end user with a JWT signed by vellum jwt sign, in the authors group
+	// of seed 000.
+	c.ok(`{"mutations":[{"create":{"_id":"_.groups.authors","_type":"system.group","members":["authenticated"],
+		"grants":[{"filter":"_type == \"post\" && author == identity()","permissions":["read","create","update"]}]}}]}`, "mutate")
+	jwt := strings.TrimSpace(c.ok("", "jwt", "sign", "--secret-file", secretFile, "--sub", "alice", "--ttl", "10m"))
+	alice := []string{"VELLUM_TOKEN=" + jwt}
+	if _, stderr, code := c.run(`{"mutations":[{"create":{"_id":"post-a","_type":"post","author":"alice"}}]}`, alice, "mutate"); code != 0 {
+		t.Errorf("alice cannot create her post: exit %d, %s", code, stderr)
+	}
+	if stdout, _, code := c.run(`{"mutations":[{"create":{"_id":"post-b","_type":"post","author":"bob"}}]}`, alice, "mutate"); code != 1 ||
+		!strings.Contains(stdout, `"code":"permissionDenied"`) {
+		t.Errorf("alice creates bob's post: exit %d, %s", code, stdout)
+	}
+	out = c.ok("", "authz", "explain", "--as", "alice", "--doc", "post-1", "--action", "update")
+	if !strings.HasPrefix(out, `user alice may not update "post-1"`) || !strings.Contains(out, "_.groups.authors#0") {
+		t.Errorf("authz explain printed\n%s", out)
+	}
+
+	// Everyone reads the root path of a public dataset, until it is private.
+	anon := []string{"VELLUM_TOKEN="}
+	if stdout, _, code := c.run("", anon, "get", "post-1", "drafts.post-1"); code != 0 || strings.Count(stdout, "\n") != 1 || !strings.Contains(stdout, `"_id":"post-1"`) {
+		t.Errorf("everyone reads blog: exit %d, %q, want post-1 only", code, stdout)
+	}
+	wantJSON(t, c.ok("", "dataset", "acl", "blog", "private"), map[string]any{"name": "blog", "aclMode": "private"})
+	if stdout, _, code := c.run("", anon, "get", "post-1"); code != 0 || stdout != "" {
+		t.Errorf("everyone reads private blog: exit %d, %q, want nothing", code, stdout)
+	}
+	wantJSON(t, c.ok("", "dataset", "acl", "blog", "public"), map[string]any{"aclMode": "public"})
+	return []string{secret, jwt}
 }
 
 // TestExternalNATS runs vellumd against a separately started NATS server

@@ -3,8 +3,11 @@
 // transactions, document reads and datasets over NATS request/reply.
 //
 // On first start it writes a random administrator token to DATA/admin.token
-// (mode 0600); until access control lands every request must carry it as
-// "Authorization: Bearer <token>". SIGINT or SIGTERM shut it down cleanly.
+// (mode 0600). A request is authenticated by its bearer credential
+// ("Authorization: Bearer <credential>"): the administrator token, a robot
+// token, or an end user's JWT when --jwt-hs256-secret-file or --jwks-file is
+// given; a request without one is everyone (docs/access-control.md).
+// SIGINT or SIGTERM shut it down cleanly.
 package main
 
 import (
@@ -23,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 	"github.com/vellum-db/vellum"
+	"github.com/vellum-db/vellum/authz"
 	"github.com/vellum-db/vellum/transport/natsapi"
 )
 
@@ -33,6 +37,13 @@ type config struct {
 	natsURL    string
 	logLevel   string
 	logFormat  string
+
+	jwtSecretFile string
+	jwksFile      string
+	jwtIssuer     string
+	jwtAudience   string
+	jwtIdentity   string
+	jwtGroups     string
 }
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.
@@ -55,8 +66,13 @@ them over NATS: through an embedded NATS server listening on --nats-listen,
 or through the external NATS server at --nats-url.
 
 On first start it writes a random administrator token to DATA/admin.token
-(mode 0600). Every request must carry it as "Authorization: Bearer <token>"
-(the vellum CLI reads it from --token or VELLUM_TOKEN).`,
+(mode 0600). Requests carry a credential as "Authorization: Bearer <credential>"
+(the vellum CLI reads it from --token or VELLUM_TOKEN): the administrator
+token (the administrator role everywhere), a robot token made with
+"vellum token create", or an end user's JWT, verified with the HS256 secret of
+--jwt-hs256-secret-file or the RS256/ES256 keys of --jwks-file. A request
+without a credential is "everyone": it may read the root-path documents of
+public datasets and nothing else. See docs/access-control.md.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -72,6 +88,12 @@ On first start it writes a random administrator token to DATA/admin.token
 	f.StringVar(&cfg.natsURL, "nats-url", "", "use the external NATS server at this URL instead of embedding one")
 	f.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
+	f.StringVar(&cfg.jwtSecretFile, "jwt-hs256-secret-file", "", "verify HS256 JWTs with the secret in FILE (its content, surrounding white space trimmed; at least 32 bytes)")
+	f.StringVar(&cfg.jwksFile, "jwks-file", "", "verify RS256 and ES256 JWTs with the RSA and P-256 keys of the JSON Web Key Set in FILE")
+	f.StringVar(&cfg.jwtIssuer, "jwt-issuer", "", "when set, a JWT's iss claim must equal it")
+	f.StringVar(&cfg.jwtAudience, "jwt-audience", "", "when set, a JWT's aud claim must include it")
+	f.StringVar(&cfg.jwtIdentity, "jwt-identity-claim", "sub", "the JWT claim holding the user's identity id (a-zA-Z0-9_-)")
+	f.StringVar(&cfg.jwtGroups, "jwt-groups-claim", "groups", "the JWT claim holding the user's group names (an array of strings or one string)")
 	cmd.MarkFlagsMutuallyExclusive("nats-listen", "nats-url")
 	return cmd
 }
@@ -89,6 +111,10 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 		if host, port, err = parseListen(cfg.natsListen); err != nil {
 			return err
 		}
+	}
+	verifier, err := jwtVerifier(cfg)
+	if err != nil {
+		return err
 	}
 	dir, err := filepath.Abs(cfg.data)
 	if err != nil {
@@ -157,7 +183,10 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 	}
 	defer nc.Close()
 
-	srv, err := natsapi.Serve(nc, eng, natsapi.Options{Auth: natsapi.AdminToken(token, nil), Logger: log})
+	srv, err := natsapi.Serve(nc, eng, natsapi.Options{
+		Auth:   natsapi.AdminToken(token, &authz.Authenticator{JWT: verifier, Tokens: eng}),
+		Logger: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -166,7 +195,8 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 		"nats", mode,
 		"nats_url", natsURL,
 		"api", natsapi.Prefix,
-		"admin_token_file", tokenPath)
+		"admin_token_file", tokenPath,
+		"jwt", jwtMode(cfg))
 
 	var runErr error
 	select {
@@ -212,4 +242,65 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// jwtVerifier builds the JWT verifier of the --jwt-* and --jwks-file flags,
+// or returns nil when neither key source is given (JWTs are then refused).
+// A setting that cannot work is an error: the daemon must not start and
+// quietly refuse every user.
+func jwtVerifier(cfg config) (*authz.JWTVerifier, error) {
+	if cfg.jwtSecretFile == "" && cfg.jwksFile == "" {
+		for _, f := range []struct{ name, value, def string }{
+			{"--jwt-issuer", cfg.jwtIssuer, ""},
+			{"--jwt-audience", cfg.jwtAudience, ""},
+			{"--jwt-identity-claim", cfg.jwtIdentity, "sub"},
+			{"--jwt-groups-claim", cfg.jwtGroups, "groups"},
+		} {
+			if f.value != f.def {
+				return nil, fmt.Errorf("%s is set, but no JWT can be verified without --jwt-hs256-secret-file or --jwks-file", f.name)
+			}
+		}
+		return nil, nil
+	}
+	if cfg.jwtIdentity == "" || cfg.jwtGroups == "" {
+		return nil, errors.New("--jwt-identity-claim and --jwt-groups-claim must not be empty")
+	}
+	jc := authz.JWTConfig{
+		Issuer:        cfg.jwtIssuer,
+		Audience:      cfg.jwtAudience,
+		IdentityClaim: cfg.jwtIdentity,
+		GroupsClaim:   cfg.jwtGroups,
+	}
+	var err error
+	if cfg.jwtSecretFile != "" {
+		if jc.HS256Secret, err = authz.ReadHS256SecretFile(cfg.jwtSecretFile); err != nil {
+			return nil, fmt.Errorf("--jwt-hs256-secret-file: %w", err)
+		}
+		if len(jc.HS256Secret) == 0 {
+			return nil, fmt.Errorf("--jwt-hs256-secret-file %s holds only white space: the HS256 secret must be at least 32 bytes", cfg.jwtSecretFile)
+		}
+	}
+	if cfg.jwksFile != "" {
+		if jc.JWKS, err = authz.ReadJWKSFile(cfg.jwksFile); err != nil {
+			return nil, fmt.Errorf("--jwks-file: %w", err)
+		}
+	}
+	v, err := authz.NewJWTVerifier(jc)
+	if err != nil {
+		return nil, fmt.Errorf("JWT verification (--jwt-hs256-secret-file, --jwks-file, --jwt-*): %w", err)
+	}
+	return v, nil
+}
+
+// jwtMode says, for the start-up line, which JWTs the daemon accepts.
+func jwtMode(cfg config) string {
+	switch {
+	case cfg.jwtSecretFile != "" && cfg.jwksFile != "":
+		return "HS256, RS256, ES256"
+	case cfg.jwtSecretFile != "":
+		return "HS256"
+	case cfg.jwksFile != "":
+		return "RS256, ES256"
+	}
+	return "off"
 }

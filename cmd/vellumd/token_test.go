@@ -85,6 +85,19 @@ func TestNewLogger(t *testing.T) {
 // TestFlagErrors checks that bad flags stop the daemon before it touches
 // the data directory.
 func TestFlagErrors(t *testing.T) {
+	files := t.TempDir()
+	file := func(name, content string) string {
+		path := filepath.Join(files, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	short := file("short.secret", "  only 31 bytes, once trimmed!!  \n")
+	blank := file("blank.secret", " \n\t\n")
+	good := file("good.secret", "\n a secret of 32 bytes or more, trimmed \n")
+	notJWKS := file("bad.jwks", `{"keys":`)
+	noKeys := file("empty.jwks", `{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}`)
 	for _, c := range []struct {
 		args []string
 		want string
@@ -95,6 +108,16 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--log-format", "xml"}, "--log-format"},
 		{[]string{"extra"}, "unknown command"},
+		{[]string{"--jwt-hs256-secret-file", short}, "at least 32"},
+		{[]string{"--jwt-hs256-secret-file", blank}, "only white space"},
+		{[]string{"--jwt-hs256-secret-file", filepath.Join(files, "missing")}, "--jwt-hs256-secret-file"},
+		{[]string{"--jwks-file", notJWKS}, "not a valid JSON Web Key Set"},
+		{[]string{"--jwks-file", noKeys}, "no RSA or P-256"},
+		{[]string{"--jwks-file", filepath.Join(files, "missing")}, "--jwks-file"},
+		{[]string{"--jwt-issuer", "https://auth.example"}, "--jwt-issuer is set"},
+		{[]string{"--jwt-groups-claim", "roles"}, "--jwt-groups-claim is set"},
+		{[]string{"--jwt-hs256-secret-file", good, "--jwt-identity-claim", ""}, "must not be empty"},
+		{[]string{"--jwt-hs256-secret-file", good, "--log-level", "loud"}, "--log-level"},
 	} {
 		data := filepath.Join(t.TempDir(), "data")
 		cmd := newRootCmd()
