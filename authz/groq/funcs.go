@@ -53,6 +53,7 @@ var library = []fnDef{
 	{name: "flatten", arity: 1, impl: fnFlatten, heavy: true},
 	{name: "deref", arity: 2, impl: fnDeref},
 	{name: "attrCmp", arity: 2, impl: fnAttrCmp},
+	{name: "attrMatch", arity: 2, impl: fnAttrMatch, heavy: true},
 	{name: "object", arity: 2, impl: fnObject, heavy: true},
 	{name: "array", arity: 2, impl: fnArray, heavy: true},
 	{name: "cond", arity: 2, impl: func(c, v ref.Val) ref.Val {
@@ -369,6 +370,10 @@ func fnAttrCmp(x, spec ref.Val) ref.Val {
 	}
 	op, lit := l.Get(types.Int(0)), l.Get(types.Int(1))
 	switch op {
+	case types.String("defined"):
+		return types.Bool(kindOf(v) != kNull)
+	case types.String("in"):
+		return fnIn(v, lit)
 	case types.String("=="):
 		return types.Bool(equal(v, lit))
 	case types.String("!="):
@@ -389,6 +394,23 @@ func fnAttrCmp(x, spec ref.Val) ref.Val {
 		return types.Bool(c >= 0)
 	}
 	return types.NullValue
+}
+
+// fnAttrMatch is attribute match "pattern": spec is [pattern, key1, …].
+func fnAttrMatch(x, spec ref.Val) ref.Val {
+	l, ok := spec.(traits.Lister)
+	if !ok {
+		return types.False
+	}
+	n, _ := l.Size().(types.Int)
+	if n < 2 {
+		return types.False
+	}
+	v := x
+	for i := types.Int(1); i < n; i++ {
+		v = fnGet(v, l.Get(i))
+	}
+	return fnMatch(v, l.Get(types.Int(0)))
 }
 
 func fnElem(x, idx ref.Val) ref.Val {

@@ -595,6 +595,34 @@ var swapped = map[syntax.Op]syntax.Op{
 // list: attrCmp(s0, ["==", "post", "_type"]) is eq(get(s0, "_type"),
 // "post") without the intermediate value.
 func (t *translator) emitAttrCompare(n *syntax.Binary, sc *scope) bool {
+	switch n.Op {
+	case syntax.OpIn:
+		// attr in [literal, …]
+		arr, ok := n.Right.(*syntax.Array)
+		path, okPath := attrPath(n.Left)
+		if !ok || !okPath {
+			return false
+		}
+		for _, e := range arr.Elements {
+			if e.Splat || !isLiteral(e.Value) {
+				return false
+			}
+		}
+		t.w("attrCmp(" + sc.this() + ", [\"in\", ")
+		t.emitDyn(n.Right, sc)
+		t.emitKeys(path)
+		return true
+	case syntax.OpMatch:
+		// attr match "pattern"
+		pat, ok := n.Right.(*syntax.String)
+		path, okPath := attrPath(n.Left)
+		if !ok || !okPath {
+			return false
+		}
+		t.w("attrMatch(" + sc.this() + ", [" + celString(pat.Value))
+		t.emitKeys(path)
+		return true
+	}
 	if _, ok := swapped[n.Op]; !ok {
 		return false
 	}
@@ -612,11 +640,16 @@ func (t *translator) emitAttrCompare(n *syntax.Binary, sc *scope) bool {
 	t.w("attrCmp(" + sc.this() + ", [" + celString(string(op)) + ", dyn(")
 	t.emit(lit, sc)
 	t.w(")")
+	t.emitKeys(path)
+	return true
+}
+
+// emitKeys closes an attrCmp/attrMatch list with the attribute path.
+func (t *translator) emitKeys(path []string) {
 	for _, k := range path {
 		t.w(", " + celString(k))
 	}
 	t.w("])")
-	return true
 }
 
 // simple maps a GROQ function to a library function taking the same
@@ -666,6 +699,13 @@ func (t *translator) emitFunc(f *syntax.FuncCall, sc *scope) {
 	if len(f.Args) < ar[0] || (ar[1] >= 0 && len(f.Args) > ar[1]) {
 		t.fail(CodeParseError, f.Pos, "function %s() takes %s, got %d", full, arityText(ar), len(f.Args))
 		return
+	}
+	if full == "global::defined" {
+		if path, ok := attrPath(f.Args[0]); ok {
+			t.w("attrCmp(" + sc.this() + ", [\"defined\", null")
+			t.emitKeys(path)
+			return
+		}
 	}
 	if name, ok := simpleFuncs[full]; ok {
 		t.call(name, sc, f.Args...)
