@@ -278,8 +278,10 @@ func (e *Engine) Explain(ctx context.Context, p *authz.Principal, name string, a
 	if err := d.w.readBarrier(ctx); err != nil {
 		return nil, err
 	}
-	var doc map[string]any
+	d.rebuild.RLock()
 	raw, ok, err := d.store.Get(id, projection.Raw)
+	d.rebuild.RUnlock()
+	var doc map[string]any
 	if err != nil {
 		return nil, err
 	}

@@ -71,6 +71,11 @@ type dataset struct {
 	// policy is the dataset's access policy: its acl and group documents.
 	// The writer replaces it when a transaction changes a group.
 	policy atomic.Pointer[authz.Policy]
+
+	// rebuild is held exclusively while the projections are rebuilt and
+	// shared by reads, so no read sees a half-built projection. (Writes
+	// are already stopped: a rebuild runs in the dataset's writer.)
+	rebuild sync.RWMutex
 }
 
 // systemDataset is the number of the dataset that records the other
@@ -325,6 +330,8 @@ func (e *Engine) Get(ctx context.Context, name string, p *authz.Principal, ids [
 	if err := d.w.readBarrier(ctx); err != nil {
 		return nil, err
 	}
+	d.rebuild.RLock()
+	defer d.rebuild.RUnlock()
 	c := d.checker(p, time.Now())
 	out := make([]json.RawMessage, 0, len(ids))
 	for _, id := range ids {
@@ -387,7 +394,11 @@ func (e *Engine) Rebuild(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = d.w.submit(ctx, job{fn: func() error { return d.store.Rebuild(ctx) }})
+	_, err = d.w.submit(ctx, job{fn: func() error {
+		d.rebuild.Lock()
+		defer d.rebuild.Unlock()
+		return d.store.Rebuild(ctx)
+	}})
 	return err
 }
 

@@ -385,3 +385,28 @@ func TestMutationsByQuery(t *testing.T) {
 		t.Errorf("a malformed query: %+v, want queryParseError with a position", ae)
 	}
 }
+
+// Reads during a rebuild wait for it: no read sees a half-built projection.
+func TestReadsDuringRebuild(t *testing.T) {
+	e := newTestEngine(t, "ds")
+	var muts []string
+	for i := 0; i < 2000; i++ {
+		muts = append(muts, fmt.Sprintf(`{"create":{"_id":"d%d","_type":"t"}}`, i))
+	}
+	mustTransact(t, e, "ds", `{"mutations":[`+strings.Join(muts, ",")+`]}`)
+	done := make(chan error, 1)
+	go func() { done <- e.Rebuild(context.Background(), "ds") }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		default:
+		}
+		if getDoc(t, e, "ds", "d1999", "") == nil {
+			t.Fatal("a read during the rebuild missed a document")
+		}
+	}
+}
