@@ -21,7 +21,9 @@ import (
 // lines that follow a command are its expected output (standard output and
 // standard error together). "$ go ..." commands (building, the nats CLI) are
 // not run and their output is not checked. Transaction ids and timestamps
-// differ from run to run and are compared as placeholders.
+// differ from run to run and are compared as placeholders, and so are robot
+// token secrets. A document that starts the daemon with
+// --jwt-hs256-secret-file jwt.secret gets a daemon started so.
 //
 // With -update-docs the documents' expected outputs are rewritten with what
 // the commands printed.
@@ -31,7 +33,18 @@ func TestQuickstart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries; skipped with -short")
 	}
-	for _, doc := range []string{"../../README.md", "../../docs/quickstart.md"} {
+	for _, c := range []struct {
+		doc string
+		// jwtSecret, when set, is written to jwt.secret in the session's
+		// directory and the daemon verifies HS256 JWTs with it, as the
+		// document tells its reader to start it.
+		jwtSecret string
+	}{
+		{doc: "../../README.md"},
+		{doc: "../../docs/quickstart.md"},
+		{doc: "../../docs/access-control.md", jwtSecret: "x5Zq3bQ0c1Jm2vYkq8Xr7o5PZcJ1u6cS0l9eW2T4p9M=\n"},
+	} {
+		doc := c.doc
 		t.Run(filepath.Base(doc), func(t *testing.T) {
 			steps := readSession(t, doc)
 			if len(steps) == 0 {
@@ -45,7 +58,15 @@ func TestQuickstart(t *testing.T) {
 			if err := os.Symlink(filepath.Join(bin, "vellum"), filepath.Join(work, "bin", "vellum")); err != nil {
 				t.Fatal(err)
 			}
-			d := startDaemon(t, bin, filepath.Join(work, "vellum-data"))
+			args := []string{"--nats-listen", "127.0.0.1:0"}
+			if c.jwtSecret != "" {
+				secret := filepath.Join(work, "jwt.secret")
+				if err := os.WriteFile(secret, []byte(c.jwtSecret), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--jwt-hs256-secret-file", secret)
+			}
+			d := startDaemon(t, bin, filepath.Join(work, "vellum-data"), args...)
 			defer d.stop(t)
 
 			// One bash runs every command, so that exports carry over;
@@ -166,11 +187,14 @@ func splitOutputs(out string, n int) []string {
 var (
 	ulidRE = regexp.MustCompile(`\b[0-9A-HJKMNP-TV-Z]{26}\b`)
 	timeRE = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z`)
+	// secretRE matches a robot token's secret, random in every run.
+	secretRE = regexp.MustCompile(`\bvlm_[A-Za-z0-9_-]{43}`)
 )
 
 // normalize replaces what differs between runs by placeholders.
 func normalize(s string) string {
 	s = ulidRE.ReplaceAllString(s, "<ULID>")
 	s = timeRE.ReplaceAllString(s, "<TIME>")
+	s = secretRE.ReplaceAllString(s, "<SECRET>")
 	return strings.TrimSpace(s)
 }
