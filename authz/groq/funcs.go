@@ -121,8 +121,8 @@ var library = []fnDef{
 		}
 		return types.NullValue
 	}},
-	{heavy: true, name: "lower", arity: 1, impl: strFn(strings.ToLower)},
-	{heavy: true, name: "upper", arity: 1, impl: strFn(strings.ToUpper)},
+	{heavy: true, name: "lower", arity: 1, impl: strFn(lowerJS)},
+	{heavy: true, name: "upper", arity: 1, impl: strFn(upperJS)},
 	{heavy: true, name: "toString", arity: 1, impl: fnString},
 	{name: "coalesce", arity: 1, impl: func(l ref.Val) ref.Val {
 		out := ref.Val(types.NullValue)

@@ -1020,17 +1020,6 @@ var groqJSKnownIssues = []struct {
 	name, who string
 	match     func(c *groqJSCaseData, o *groqJSOutcome) bool
 }{{
-	// upper("ß") is "SS" in groq-js (JavaScript's full Unicode case
-	// mapping), "ß" in Vellum; likewise lower("İ") and a final sigma.
-	// lowerJS/upperJS in funcs.go do it right but are not yet registered
-	// for lower/upper.
-	name: "upper/lower without Unicode's special casing (ß → SS)",
-	who:  "Vellum",
-	match: func(c *groqJSCaseData, _ *groqJSOutcome) bool {
-		f := c.expr.String()
-		return (strings.Contains(f, "upper(") || strings.Contains(f, "lower(")) && nonASCIIInvolved(c)
-	},
-}, {
 	// groq-js removes repeated numbers, strings, booleans and datetimes
 	// only; the suite (function/array-unique.yml) removes repeated nulls too.
 	name: "array::unique keeps repeated nulls in groq-js",
@@ -1090,10 +1079,10 @@ var groqJSEdgeCases = []struct {
 	{expr: `"a😀" < "a￿"`},
 	{expr: `"Z" < "a"`},
 	{expr: `"ab" < "abc"`},
-	{expr: `upper("ß")`, known: "upper/lower without Unicode's special casing (ß → SS)"},
-	{expr: `upper("ﬀ")`, known: "upper/lower without Unicode's special casing (ß → SS)"},
-	{expr: `lower("İstanbul")`, known: "upper/lower without Unicode's special casing (ß → SS)"},
-	{expr: `lower("ΟΔΟΣ")`, known: "upper/lower without Unicode's special casing (ß → SS)"},
+	{expr: `upper("ß")`},
+	{expr: `upper("ﬀ")`},
+	{expr: `lower("İstanbul")`},
+	{expr: `lower("ΟΔΟΣ")`},
 	{expr: `lower("ÀÉÎ") + upper("àéî")`},
 	{expr: `length("😀é")`},
 	{expr: `length(title)`, doc: `{"title":"a😀b"}`},
