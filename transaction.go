@@ -65,21 +65,32 @@ func (d *dataset) transact(ctx context.Context, p *authz.Principal, body []byte)
 	if err != nil {
 		return nil, AsError(err)
 	}
-	var env struct {
-		Mutations json.RawMessage `json:"mutations"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
+	mutations, err := submittedMutations(tx)
+	if err != nil {
 		return nil, AsError(err)
 	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, env.Mutations); err != nil {
-		return nil, AsError(err)
-	}
-	res, err := d.w.submit(ctx, job{tx: &txRequest{principal: p, tx: tx, mutations: compact.Bytes()}})
+	res, err := d.w.submit(ctx, job{tx: &txRequest{principal: p, tx: tx, mutations: mutations}})
 	if err != nil {
 		return nil, AsError(err)
 	}
 	return res, nil
+}
+
+// submittedMutations is the JSON array of the transaction's mutations as
+// submitted, compacted, as the event records them.
+func submittedMutations(tx *mutation.Transaction) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i, m := range tx.Mutations {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := json.Compact(&buf, m.Raw); err != nil {
+			return nil, err
+		}
+	}
+	buf.WriteByte(']')
+	return buf.Bytes(), nil
 }
 
 // apply runs in the writer goroutine. It returns the batch to commit (nil when

@@ -31,12 +31,13 @@ const (
 
 // A Mutation is one entry of a transaction.
 type Mutation struct {
-	Kind     string         // one of the Kind constants
-	Document map[string]any // create, createOrReplace, createIfNotExists
-	ID       string         // delete and patch by id
-	Query    string         // delete and patch by GROQ query (instead of ID)
-	Params   map[string]any // parameters of Query
-	Patch    *Patch         // patch
+	Raw      json.RawMessage // the mutation as submitted, for the event log
+	Kind     string          // one of the Kind constants
+	Document map[string]any  // create, createOrReplace, createIfNotExists
+	ID       string          // delete and patch by id
+	Query    string          // delete and patch by GROQ query (instead of ID)
+	Params   map[string]any  // parameters of Query
+	Patch    *Patch          // patch
 }
 
 // A Patch holds the operations of a patch mutation. Within one patch they
@@ -176,7 +177,7 @@ func decodeMutations(dec *json.Decoder, tx *Transaction) error {
 		if err := dec.Decode(&raw); err != nil {
 			return malformed(-1, "the transaction is not a JSON object: %s", describeJSONError(err))
 		}
-		tx.Mutations = append(tx.Mutations, Mutation{})
+		tx.Mutations = append(tx.Mutations, Mutation{Raw: raw})
 		if err := decodeMutation(i, raw, &tx.Mutations[i]); err != nil {
 			return err
 		}
