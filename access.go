@@ -348,11 +348,11 @@ func (e *Engine) PrincipalFor(identity string, groups []string) (*authz.Principa
 		}
 		return nil, errorf(authz.CodeInvalidToken, "no token named %q", name)
 	case identity == "":
-		return nil, errorf(authz.CodeUnauthorized, "an identity id is needed")
+		return nil, errorf(authz.CodeInvalidRequest, "an identity id is needed")
 	}
 	for _, r := range identity {
 		if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return nil, errorf(authz.CodeUnauthorized, "identity id %q may only contain a-zA-Z0-9_-", identity)
+			return nil, errorf(authz.CodeInvalidRequest, "identity id %q may only contain a-zA-Z0-9_-", identity)
 		}
 	}
 	return &authz.Principal{ID: identity, Authenticated: true, Groups: groups}, nil

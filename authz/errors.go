@@ -11,6 +11,7 @@ const (
 	CodeQueryParseError  = "queryParseError"  // a grant filter is not valid GROQ
 	CodeInvalidToken     = "invalidToken"     // a token name, role or dataset is not acceptable
 	CodeInvalidConfig    = "invalidConfig"    // the JWT verification settings are not usable
+	CodeInvalidRequest   = "invalidRequest"   // an argument (an action, an identity id) is not acceptable
 )
 
 // Error is the error type of this package. Code is one of the Code*

@@ -55,7 +55,8 @@ func ParseAction(s string) (Action, error) {
 	case ActionRead, ActionCreate, ActionUpdate, ActionDelete:
 		return a, nil
 	}
-	return "", fmt.Errorf("unknown action %q: want read, create, update or delete", s)
+	return "", &Error{Code: CodeInvalidRequest, Grant: -1,
+		Description: fmt.Sprintf("unknown action %q: want read, create, update or delete", s)}
 }
 
 // A Role is one of the built-in roles. Each role is the built-in group of

@@ -462,8 +462,8 @@ func TestExplain(t *testing.T) {
 	}{
 		{"by a non-administrator", af.as(af.user(t, "alice")), natsapi.ExplainRequest{As: "alice", ID: "post-a", Action: "read"}, "permissionDenied"},
 		{"by everyone", af.as(""), natsapi.ExplainRequest{As: "everyone", ID: "post-a", Action: "read"}, "permissionDenied"},
-		{"an unknown action", af.client, natsapi.ExplainRequest{As: "alice", ID: "post-a", Action: "publish"}, "malformedRequest"},
-		{"a bad identity", af.client, natsapi.ExplainRequest{As: "al ice", ID: "post-a", Action: "read"}, "malformedRequest"},
+		{"an unknown action", af.client, natsapi.ExplainRequest{As: "alice", ID: "post-a", Action: "publish"}, "invalidRequest"},
+		{"a bad identity", af.client, natsapi.ExplainRequest{As: "al ice", ID: "post-a", Action: "read"}, "invalidRequest"},
 		{"an unknown token", af.client, natsapi.ExplainRequest{As: "token-nope", ID: "post-a", Action: "read"}, "invalidToken"},
 		{"a bad id", af.client, natsapi.ExplainRequest{As: "alice", ID: "bad id", Action: "read"}, "invalidDocumentId"},
 	} {

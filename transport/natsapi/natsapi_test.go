@@ -303,7 +303,7 @@ func TestErrors(t *testing.T) {
 		{"acl without a mode", "vellum.v1.datasets.acl", auth, `{"name":"blog"}`, "invalidAclMode", 400, nil, ""},
 		{"acl of a bad name", "vellum.v1.datasets.acl", auth, `{"name":"a.b","aclMode":"public"}`, "invalidDatasetName", 400, nil, ""},
 		{"explain in a bad dataset token", "vellum.v1.ds.Blog.explain", auth, `{"as":"a","id":"post-1","action":"read"}`, "invalidDatasetName", 400, nil, ""},
-		{"explain without an action", "vellum.v1.ds.blog.explain", auth, `{"as":"a","id":"post-1"}`, "malformedRequest", 400, nil, ""},
+		{"explain without an action", "vellum.v1.ds.blog.explain", auth, `{"as":"a","id":"post-1"}`, "invalidRequest", 400, nil, ""},
 		{"explain not JSON", "vellum.v1.ds.blog.explain", auth, `post-1`, "malformedRequest", 400, nil, ""},
 		{"token create without a credential", "vellum.v1.tokens.create", "-", `{"name":"a","role":"viewer"}`, "unauthorized", 401, nil, ""},
 	}

@@ -23,6 +23,7 @@ var statusByCode = map[string]int{
 	"queryEvalError":       http.StatusBadRequest,
 	"invalidGroup":         http.StatusBadRequest, // a group document in a transaction is malformed
 	"invalidToken":         http.StatusBadRequest, // a token name, role or dataset is not acceptable
+	"invalidRequest":       http.StatusBadRequest, // an argument such as an explain action or identity id
 
 	// Who is asking.
 	"unauthorized":     http.StatusUnauthorized,
