@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"iter"
 	"time"
 
@@ -98,18 +99,18 @@ func submittedMutations(tx *mutation.Transaction) (json.RawMessage, error) {
 // for a request that writes nothing.
 func (d *dataset) apply(w *writer, r *txRequest) (*pebble.Batch, uint64, *TxResult, error) {
 	tx := r.tx
+	now := w.nextTime()
+	checker := d.checker(r.principal, now)
 	if tx.TransactionID != "" {
-		res, found, err := d.replay(r, d.checker(r.principal, time.Now()))
+		res, found, err := d.replay(r, checker)
 		if found || err != nil {
 			return nil, 0, res, err
 		}
 	}
-	now := w.nextTime()
 	txid := tx.TransactionID
 	if txid == "" {
 		txid = w.nextTxID(now)
 	}
-	checker := d.checker(r.principal, now)
 	view := &txView{d: d, now: now, checker: checker}
 	out, err := mutation.Apply(mutation.Context{TxID: txid, Now: now, MaxDocumentSize: d.e.maxDoc}, view, tx)
 	if err != nil {
@@ -132,19 +133,21 @@ func (d *dataset) apply(w *writer, r *txRequest) (*pebble.Batch, uint64, *TxResu
 		PrevHash:  w.hash,
 		Effects:   make([]eventlog.Effect, 0, len(out.Effects)),
 	}
+	docs := make([][]byte, len(out.Effects)) // the resulting documents, for the projection
 	for i, eff := range out.Effects {
-		ee, err := encodeEffect(txid, eff, grants[i])
+		ee, doc, err := encodeEffect(txid, eff, grants[i])
 		if err != nil {
 			return nil, 0, nil, AsError(err)
 		}
 		ev.Effects = append(ev.Effects, ee)
+		docs[i] = doc
 	}
 	batch := d.e.db.Pebble().NewBatch()
 	if err := d.log.Append(batch, ev); err != nil {
 		batch.Close()
 		return nil, 0, nil, AsError(err)
 	}
-	if err := d.store.Apply(batch, ev); err != nil {
+	if err := d.store.ApplyResults(batch, ev, docs); err != nil {
 		batch.Close()
 		return nil, 0, nil, AsError(err)
 	}
@@ -246,31 +249,33 @@ func buildResult(txid string, tx *mutation.Transaction, out *mutation.Outcome, c
 // logic: it copies the document or applies the structural diff.
 const fullDocBelow = 1024
 
-func encodeEffect(txid string, eff mutation.Effect, grant eventlog.GrantRef) (eventlog.Effect, error) {
+// encodeEffect also returns the resulting document's JSON (nil for a
+// delete), which the projection stores without deriving it again.
+func encodeEffect(txid string, eff mutation.Effect, grant eventlog.GrantRef) (eventlog.Effect, []byte, error) {
 	out := eventlog.Effect{DocID: eff.ID, Operation: eff.Operation, Grant: grant}
 	if eff.Before != nil {
 		out.PrevRev, _ = eff.Before["_rev"].(string)
 	}
 	if eff.After == nil {
-		return out, nil
+		return out, nil, nil
 	}
 	out.NewRev = txid
 	doc, err := json.Marshal(eff.After)
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
 	if eff.Before != nil && len(doc) >= fullDocBelow {
 		patch, err := json.Marshal(jsondiff.Diff(eff.Before, eff.After))
 		if err != nil {
-			return out, err
+			return out, nil, err
 		}
 		if len(patch) < len(doc)/2 {
 			out.Diff = patch
-			return out, nil
+			return out, doc, nil
 		}
 	}
 	out.Doc = doc
-	return out, nil
+	return out, doc, nil
 }
 
 // txView is what a transaction sees of the current documents: the durable
@@ -336,11 +341,7 @@ func (v *txView) Select(query string, params map[string]any) ([]string, error) {
 	return ids, nil
 }
 
-type stopScan struct{}
-
-func (stopScan) Error() string { return "scan stopped" }
-
-var errStopScan error = stopScan{}
+var errStopScan = errors.New("scan stopped")
 
 func validateID(id string) error {
 	if err := docid.Validate(id); err != nil {

@@ -62,15 +62,25 @@ type applier struct {
 // document exactly, or encoding/json's encoding of the diff applied to the
 // previous version. Nothing is visible until the caller commits b.
 func (s *Store) Apply(b *pebble.Batch, ev *eventlog.Event) error {
+	return s.ApplyResults(b, ev, nil)
+}
+
+// ApplyResults is Apply for a caller that already holds the documents the
+// effects result in: docs[i], when not nil, is the exact JSON that effect i
+// results in, so a diff effect is not applied again to derive it (the
+// previous version is still read, for the snapshot policy). Rebuild derives
+// every document from the log, so a rebuild equal to the live state also
+// proves that the diffs reproduce these bytes.
+func (s *Store) ApplyResults(b *pebble.Batch, ev *eventlog.Event, docs [][]byte) error {
 	var p pending
 	if len(ev.Effects) > 1 {
 		p.cur = make(map[string][]byte, len(ev.Effects))
 	}
 	a := applier{s: s}
-	return a.apply(b, ev, &p)
+	return a.apply(b, ev, &p, docs)
 }
 
-func (a *applier) apply(b *pebble.Batch, ev *eventlog.Event, p *pending) error {
+func (a *applier) apply(b *pebble.Batch, ev *eventlog.Event, p *pending, known [][]byte) error {
 	s := a.s
 	for i := range ev.Effects {
 		ef := &ev.Effects[i]
@@ -103,7 +113,9 @@ func (a *applier) apply(b *pebble.Batch, ev *eventlog.Event, p *pending) error {
 			if err != nil {
 				return s.corrupt(id, ev.Seq, "previous version: %v", err)
 			}
-			if doc, err = applyDiff(prevDoc, ef.Diff); err != nil {
+			if i < len(known) && known[i] != nil {
+				doc = known[i]
+			} else if doc, err = applyDiff(prevDoc, ef.Diff); err != nil {
 				return s.invalid(id, ev.Seq, "effect %d: applying the diff to the previous version (event %d): %v", i, ph.seq, err)
 			}
 			h = docHeader{seq: ev.Seq, revsSinceFull: ph.revsSinceFull + 1, bytesSinceFull: ph.bytesSinceFull + uint64(len(ef.Diff))}

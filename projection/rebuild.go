@@ -92,7 +92,7 @@ func (s *Store) Rebuild(ctx context.Context) error {
 				Description: fmt.Sprintf("the log skips from event %d to %d", want-1, ev.Seq)}
 		}
 		want++
-		if err := a.apply(batches[0], ev, &p); err != nil {
+		if err := a.apply(batches[0], ev, &p, nil); err != nil {
 			return err
 		}
 		if batches[0].Len() >= size {
