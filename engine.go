@@ -177,23 +177,19 @@ func (e *Engine) loadDatasets() error {
 		return err
 	}
 	for _, r := range recs {
-		if err := e.addDataset(r); err != nil {
+		d, err := e.openRecord(r)
+		if err != nil {
 			return err
 		}
+		e.byName[r.Name] = d // Open has not returned yet: nobody else sees e
 	}
 	return nil
 }
 
-func (e *Engine) addDataset(r datasetRecord) error {
+// openRecord opens the dataset a record of the system dataset registers.
+func (e *Engine) openRecord(r datasetRecord) (*dataset, error) {
 	created, _ := time.Parse(time.RFC3339Nano, r.CreatedAt)
-	d, err := e.openDataset(r.Name, r.Number, DatasetInfo{Name: r.Name, ACL: r.ACL, CreatedAt: created})
-	if err != nil {
-		return err
-	}
-	e.mu.Lock()
-	e.byName[r.Name] = d
-	e.mu.Unlock()
-	return nil
+	return e.openDataset(r.Name, r.Number, DatasetInfo{Name: r.Name, ACL: r.ACL, CreatedAt: created})
 }
 
 // Close stops every writer (answering queued transactions with an error) and
@@ -281,8 +277,7 @@ func (e *Engine) CreateDataset(ctx context.Context, p *authz.Principal, name, ac
 	if err := json.Unmarshal(doc, &r); err != nil {
 		return DatasetInfo{}, err
 	}
-	created, _ := time.Parse(time.RFC3339Nano, r.CreatedAt)
-	d, err := e.openDataset(name, num, DatasetInfo{Name: name, ACL: acl, CreatedAt: created})
+	d, err := e.openRecord(r)
 	if err != nil {
 		return DatasetInfo{}, err
 	}

@@ -38,7 +38,6 @@ const maxPending = 4096
 // job is one request for the writer goroutine: a transaction, or a function
 // that must run with the dataset's writes stopped (rebuild).
 type job struct {
-	ctx   context.Context
 	tx    *txRequest
 	fn    func() error
 	reply chan jobResult // buffered (1)
@@ -110,7 +109,6 @@ func (w *writer) submit(ctx context.Context, j job) (*TxResult, error) {
 	if f := w.failed.Load(); f != nil {
 		return nil, f
 	}
-	j.ctx = ctx
 	j.reply = make(chan jobResult, 1)
 	select {
 	case w.jobs <- j:
