@@ -98,6 +98,16 @@ func marshalJSON(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
+// printValue writes v as JSON (see marshalJSON) and a newline to the
+// command's output.
+func printValue(cmd *cobra.Command, v any) error {
+	b, err := marshalJSON(v)
+	if err != nil {
+		return err
+	}
+	return printJSONLine(cmd, b)
+}
+
 // printJSONLine writes one JSON value and a newline to the command's output.
 func printJSONLine(cmd *cobra.Command, v json.RawMessage) error {
 	_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s\n", v)

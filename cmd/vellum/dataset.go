@@ -42,11 +42,7 @@ applies; a private one's are not.`,
 		if err != nil {
 			return s.failure(cmd, natsapi.SubjectDatasetCreate, err)
 		}
-		b, err := marshalJSON(info)
-		if err != nil {
-			return err
-		}
-		return printJSONLine(cmd, b)
+		return printValue(cmd, info)
 	},
 }
 
@@ -65,11 +61,7 @@ var datasetListCmd = &cobra.Command{
 			return s.failure(cmd, natsapi.SubjectDatasetList, err)
 		}
 		for _, d := range list {
-			b, err := marshalJSON(d)
-			if err != nil {
-				return err
-			}
-			if err := printJSONLine(cmd, b); err != nil {
+			if err := printValue(cmd, d); err != nil {
 				return err
 			}
 		}

@@ -112,15 +112,6 @@ audit; revoking a revoked token changes nothing.`,
 	},
 }
 
-// printValue prints v as one line of JSON.
-func printValue(cmd *cobra.Command, v any) error {
-	b, err := marshalJSON(v)
-	if err != nil {
-		return err
-	}
-	return printJSONLine(cmd, b)
-}
-
 func init() {
 	f := tokenCreateCmd.Flags()
 	f.StringVar(&tokenName, "name", "", "the token's name: 1 to 122 of a-z, A-Z, 0-9, _ and -")
