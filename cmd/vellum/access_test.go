@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,43 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spf13/pflag"
 	"github.com/vellum-db/vellum/authz"
 )
-
-// runAccessCommand runs the vellum command line in-process, with the flags
-// of the access-control commands reset first (they are package variables
-// that keep their values between runs).
-func runAccessCommand(t *testing.T, args ...string) (stdout, stderr string, status int) {
-	t.Helper()
-	for _, fs := range []*pflag.FlagSet{tokenCreateCmd.Flags(), authzExplainCmd.Flags(), jwtSignCmd.Flags(), datasetACLCmd.Flags()} {
-		fs.VisitAll(func(f *pflag.Flag) {
-			if s, ok := f.Value.(pflag.SliceValue); ok {
-				s.Replace(nil)
-			} else {
-				f.Value.Set(f.DefValue)
-			}
-			f.Changed = false
-		})
-	}
-	var out, errOut bytes.Buffer
-	rootCmd.SetArgs(args)
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&errOut)
-	t.Cleanup(func() {
-		rootCmd.SetArgs(nil)
-		rootCmd.SetOut(nil)
-		rootCmd.SetErr(nil)
-	})
-	if err := rootCmd.Execute(); err != nil {
-		status = exitCode(err)
-		var ee exitError
-		if !errors.As(err, &ee) {
-			errOut.WriteString("vellum: " + err.Error() + "\n")
-		}
-	}
-	return out.String(), errOut.String(), status
-}
 
 func writeSecret(t *testing.T, content string) string {
 	t.Helper()
@@ -84,7 +47,7 @@ func TestAccessUsageErrors(t *testing.T) {
 		{[]string{"jwt", "sign", "--secret-file", filepath.Join(t.TempDir(), "missing"), "--sub", "alice"}, "--secret-file"},
 		{[]string{"jwt", "sign", "--secret-file", short, "--sub", "alice", "--ttl", "-1h"}, "--ttl"},
 	} {
-		_, stderr, status := runAccessCommand(t, append(nowhere, c.args...)...)
+		_, stderr, status := runCommand(t, "", append(nowhere, c.args...)...)
 		if status != 2 || !strings.Contains(stderr, c.want) {
 			t.Errorf("vellum %v: exit %d, stderr %q; want exit 2 and a message with %q", c.args, status, stderr, c.want)
 		}
@@ -109,7 +72,7 @@ func TestJWTSign(t *testing.T) {
 			authz.JWTConfig{IdentityClaim: "uid", GroupsClaim: "teams"}, []string{"ops"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			stdout, stderr, status := runAccessCommand(t, append([]string{"jwt", "sign", "--secret-file", path, "--sub", "alice", "--ttl", "10m"}, c.args...)...)
+			stdout, stderr, status := runCommand(t, "", append([]string{"jwt", "sign", "--secret-file", path, "--sub", "alice", "--ttl", "10m"}, c.args...)...)
 			if status != 0 || stderr != "" {
 				t.Fatalf("exit %d, stderr %q", status, stderr)
 			}

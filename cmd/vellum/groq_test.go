@@ -1,50 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"strings"
 	"testing"
-
-	"github.com/spf13/pflag"
 )
-
-// runGroqCommand runs the vellum command line in-process with args and the
-// given standard input, and returns what it wrote and its exit status.
-func runGroqCommand(t *testing.T, stdin string, args ...string) (stdout, stderr string, status int) {
-	t.Helper()
-	// Flags are package variables that keep their values between runs.
-	for _, c := range []*pflag.FlagSet{groqEvalCmd.Flags(), groqCheckCmd.Flags()} {
-		c.VisitAll(func(f *pflag.Flag) {
-			if s, ok := f.Value.(pflag.SliceValue); ok {
-				s.Replace(nil)
-			} else {
-				f.Value.Set(f.DefValue)
-			}
-			f.Changed = false
-		})
-	}
-	var out, errOut bytes.Buffer
-	rootCmd.SetArgs(args)
-	rootCmd.SetIn(strings.NewReader(stdin))
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&errOut)
-	t.Cleanup(func() {
-		rootCmd.SetArgs(nil)
-		rootCmd.SetIn(nil)
-		rootCmd.SetOut(nil)
-		rootCmd.SetErr(nil)
-	})
-	if err := rootCmd.Execute(); err != nil {
-		status = exitCode(err)
-		// What main prints for errors that did not print themselves.
-		var ee exitError
-		if !errors.As(err, &ee) {
-			errOut.WriteString("vellum: " + err.Error() + "\n")
-		}
-	}
-	return out.String(), errOut.String(), status
-}
 
 func TestGroqEval(t *testing.T) {
 	tests := []struct {
@@ -100,7 +59,7 @@ func TestGroqEval(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, status := runGroqCommand(t, tt.stdin, append([]string{"groq", "eval"}, tt.args...)...)
+			stdout, stderr, status := runCommand(t, tt.stdin, append([]string{"groq", "eval"}, tt.args...)...)
 			if status != 0 || stderr != "" {
 				t.Fatalf("status %d, stderr %q", status, stderr)
 			}
@@ -175,7 +134,7 @@ func TestGroqEvalErrors(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, status := runGroqCommand(t, tt.stdin, append([]string{"groq", "eval"}, tt.args...)...)
+			stdout, stderr, status := runCommand(t, tt.stdin, append([]string{"groq", "eval"}, tt.args...)...)
 			if status != tt.status {
 				t.Errorf("status %d, want %d (stderr %q)", status, tt.status, stderr)
 			}
@@ -193,7 +152,7 @@ func TestGroqEvalErrors(t *testing.T) {
 
 func TestGroqCheck(t *testing.T) {
 	t.Run("valid", func(t *testing.T) {
-		stdout, stderr, status := runGroqCommand(t, "", "groq", "check", `_type == "post" && author == identity()`)
+		stdout, stderr, status := runCommand(t, "", "groq", "check", `_type == "post" && author == identity()`)
 		if status != 0 || stderr != "" {
 			t.Fatalf("status %d, stderr %q", status, stderr)
 		}
@@ -216,7 +175,7 @@ func TestGroqCheck(t *testing.T) {
 	}
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, _, status := runGroqCommand(t, "", "groq", "check", tt.expr)
+			stdout, _, status := runCommand(t, "", "groq", "check", tt.expr)
 			if status != 1 {
 				t.Errorf("status %d, want 1", status)
 			}
