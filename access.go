@@ -121,23 +121,27 @@ func (e *Engine) LookupToken(ctx context.Context, hash string) (authz.Token, boo
 	return (*e.tokens.Load()).LookupToken(ctx, hash)
 }
 
+// tokenRecord is the document that stores a robot token in the system
+// dataset: the token's fields with the document's id and type.
+type tokenRecord struct {
+	ID   string `json:"_id"`
+	Type string `json:"_type"`
+	authz.Token
+}
+
 // putToken writes a token record through the system dataset's log and then
 // publishes it to the in-memory map, so it is valid (or revoked) for the
 // very next request.
 func (e *Engine) putToken(ctx context.Context, p *authz.Principal, t authz.Token, create bool) error {
-	rec, err := json.Marshal(t)
-	if err != nil {
-		return err
-	}
-	var doc map[string]any
-	json.Unmarshal(rec, &doc)
-	doc["_id"] = tokenDocPrefix + t.Name
-	doc["_type"] = tokenDocType
 	op := "createOrReplace"
 	if create {
 		op = "create"
 	}
-	body, _ := json.Marshal(map[string]any{"mutations": []any{map[string]any{op: doc}}})
+	rec := tokenRecord{ID: tokenDocPrefix + t.Name, Type: tokenDocType, Token: t}
+	body, err := json.Marshal(map[string]any{"mutations": []any{map[string]any{op: rec}}})
+	if err != nil {
+		return err
+	}
 	e.tokenMu.Lock()
 	defer e.tokenMu.Unlock()
 	if _, err := e.system.transact(ctx, p, body); err != nil {
@@ -249,12 +253,10 @@ func (e *Engine) SetDatasetACL(ctx context.Context, p *authz.Principal, name, ac
 	if _, err := e.system.transact(ctx, p, body); err != nil {
 		return DatasetInfo{}, err
 	}
-	info := d.info
-	info.ACL = acl
-	d.info = info
+	d.info.ACL = acl // e.mu is held: Datasets reads info under it
 	d.policy.Store(d.policy.Load().WithACL(authz.ACL(acl)))
 	e.logger.Info("dataset acl changed", "dataset", name, "acl", acl, "by", describe(p))
-	return info, nil
+	return d.info, nil
 }
 
 // Explain says, for the principal as, whether it may do action on the
