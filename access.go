@@ -158,6 +158,7 @@ func (e *Engine) putToken(ctx context.Context, p *authz.Principal, t authz.Token
 	}
 	next[t.Hash] = t
 	e.tokens.Store(&next)
+	e.access.changed()
 	return nil
 }
 
@@ -255,6 +256,7 @@ func (e *Engine) SetDatasetACL(ctx context.Context, p *authz.Principal, name, ac
 	}
 	d.info.ACL = acl // e.mu is held: Datasets reads info under it
 	d.policy.Store(d.policy.Load().WithACL(authz.ACL(acl)))
+	e.access.changed()
 	e.logger.Info("dataset acl changed", "dataset", name, "acl", acl, "by", describe(p))
 	return d.info, nil
 }

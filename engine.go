@@ -46,6 +46,8 @@ type Engine struct {
 	tokens  atomic.Pointer[authz.TokenMap] // robot tokens by hash
 	tokenMu sync.Mutex                     // serializes token changes
 
+	access accessNotifier // tells listeners that access changed
+
 	// authzOff skips write authorization; only benchmarks set it, to
 	// measure what authorization costs.
 	authzOff bool
@@ -76,6 +78,8 @@ type dataset struct {
 	// shared by reads, so no read sees a half-built projection. (Writes
 	// are already stopped: a rebuild runs in the dataset's writer.)
 	rebuild sync.RWMutex
+
+	feed feed // durable commits, to the dataset's watchers
 }
 
 // systemDataset is the number of the dataset that records the other
@@ -99,6 +103,7 @@ func Open(dir string, opts Options) (*Engine, error) {
 		maxDoc: opts.MaxDocumentSize,
 		byName: map[string]*dataset{},
 	}
+	e.access.init()
 	if e.logger == nil {
 		e.logger = slog.Default()
 	}

@@ -47,6 +47,7 @@ const (
 	CodeUnavailable         = "unavailable"
 	CodeCanceled            = "canceled"
 	CodeInternal            = "internal"
+	CodeInvalidRequest      = "invalidRequest"
 )
 
 func errorf(code, format string, args ...any) *Error {

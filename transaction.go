@@ -94,17 +94,24 @@ func submittedMutations(tx *mutation.Transaction) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
+// applied is what the writer hands on to the syncer for one transaction.
+type applied struct {
+	batch         *pebble.Batch // nil when there is nothing to write
+	seq           uint64        // the event's sequence number
+	commit        *Commit       // for the watchers; nil when none watch
+	policyChanged bool
+}
+
 // apply runs in the writer goroutine. It returns the batch to commit (nil when
-// there is nothing to write) with the event's sequence number, or the answer
-// for a request that writes nothing.
-func (d *dataset) apply(w *writer, r *txRequest) (*pebble.Batch, uint64, *TxResult, error) {
+// there is nothing to write) with the event's sequence number, and the answer.
+func (d *dataset) apply(w *writer, r *txRequest) (applied, *TxResult, error) {
 	tx := r.tx
 	now := w.nextTime()
 	checker := d.checker(r.principal, now)
 	if tx.TransactionID != "" {
 		res, found, err := d.replay(r, checker)
 		if found || err != nil {
-			return nil, 0, res, err
+			return applied{}, res, err
 		}
 	}
 	txid := tx.TransactionID
@@ -114,15 +121,15 @@ func (d *dataset) apply(w *writer, r *txRequest) (*pebble.Batch, uint64, *TxResu
 	view := &txView{d: d, now: now, checker: checker}
 	out, err := mutation.Apply(mutation.Context{TxID: txid, Now: now, MaxDocumentSize: d.e.maxDoc}, view, tx)
 	if err != nil {
-		return nil, 0, nil, AsError(err)
+		return applied{}, nil, AsError(err)
 	}
 	grants, policy, err := d.authorize(checker, out.Effects)
 	if err != nil {
-		return nil, 0, nil, err
+		return applied{}, nil, err
 	}
 	res := buildResult(txid, tx, out, checker)
 	if tx.DryRun {
-		return nil, 0, res, nil
+		return applied{}, res, nil
 	}
 	ev := &eventlog.Event{
 		Seq:       w.seq + 1,
@@ -137,7 +144,7 @@ func (d *dataset) apply(w *writer, r *txRequest) (*pebble.Batch, uint64, *TxResu
 	for i, eff := range out.Effects {
 		ee, doc, err := encodeEffect(txid, eff, grants[i])
 		if err != nil {
-			return nil, 0, nil, AsError(err)
+			return applied{}, nil, AsError(err)
 		}
 		ev.Effects = append(ev.Effects, ee)
 		docs[i] = doc
@@ -145,18 +152,25 @@ func (d *dataset) apply(w *writer, r *txRequest) (*pebble.Batch, uint64, *TxResu
 	batch := d.e.db.Pebble().NewBatch()
 	if err := d.log.Append(batch, ev); err != nil {
 		batch.Close()
-		return nil, 0, nil, AsError(err)
+		return applied{}, nil, AsError(err)
 	}
 	if err := d.store.ApplyResults(batch, ev, docs); err != nil {
 		batch.Close()
-		return nil, 0, nil, AsError(err)
+		return applied{}, nil, AsError(err)
 	}
 	w.seq, w.hash = ev.Seq, ev.Hash
 	if policy != nil {
 		// The next transaction is decided under the changed groups.
 		d.policy.Store(policy)
 	}
-	return batch, ev.Seq, res, nil
+	a := applied{batch: batch, seq: ev.Seq, policyChanged: policy != nil}
+	if d.feed.active() {
+		a.commit = &Commit{Dataset: d.name, Event: ev, Docs: make([]CommitDoc, len(out.Effects)), Policy: d.policy.Load(), Live: true}
+		for i, eff := range out.Effects {
+			a.commit.Docs[i] = CommitDoc{ID: eff.ID, Before: eff.Before, After: eff.After, AfterJSON: docs[i]}
+		}
+	}
+	return a, res, nil
 }
 
 // authorize decides every effect of a transaction under checker: all must be

@@ -51,10 +51,12 @@ type jobResult struct {
 // pendingSync is a batch applied to the memtable whose fsync has not been
 // waited for yet.
 type pendingSync struct {
-	batch *pebble.Batch // nil: nothing was written; answer after earlier syncs
-	seq   uint64        // the event's sequence number, 0 when batch is nil
-	reply chan jobResult
-	res   jobResult
+	batch         *pebble.Batch // nil: nothing was written; answer after earlier syncs
+	seq           uint64        // the event's sequence number, 0 when batch is nil
+	commit        *Commit       // for the dataset's watchers, nil when none watch
+	policyChanged bool          // the transaction changed a group document
+	reply         chan jobResult
+	res           jobResult
 }
 
 type writer struct {
@@ -156,23 +158,23 @@ func (w *writer) run(j job) {
 		j.reply <- jobResult{err: j.fn()}
 		return
 	}
-	batch, seq, res, err := w.ds.apply(w, j.tx)
-	if err != nil || batch == nil {
+	a, res, err := w.ds.apply(w, j.tx)
+	if err != nil || a.batch == nil {
 		// Rejected, dry run, or a retry answered from the log: nothing to
 		// write, but answer in order, after the syncs of earlier writes that
 		// the answer may depend on.
 		w.syncs <- pendingSync{reply: j.reply, res: jobResult{res: res, err: err}}
 		return
 	}
-	if err := w.db.ApplyNoSyncWait(batch, pebble.Sync); err != nil {
-		batch.Close()
+	if err := w.db.ApplyNoSyncWait(a.batch, pebble.Sync); err != nil {
+		a.batch.Close()
 		w.fail(err)
 		j.reply <- jobResult{err: w.failed.Load()}
 		return
 	}
-	w.applied.Store(seq)
-	w.batchBytes.Add(uint64(batch.Len()))
-	w.syncs <- pendingSync{batch: batch, seq: seq, reply: j.reply, res: jobResult{res: res}}
+	w.applied.Store(a.seq)
+	w.batchBytes.Add(uint64(a.batch.Len()))
+	w.syncs <- pendingSync{batch: a.batch, seq: a.seq, commit: a.commit, policyChanged: a.policyChanged, reply: j.reply, res: jobResult{res: res}}
 }
 
 func (w *writer) syncLoop() {
@@ -185,6 +187,12 @@ func (w *writer) syncLoop() {
 				w.fail(err)
 			} else {
 				w.setDurable(p.seq)
+				if p.commit != nil {
+					w.ds.feed.publish(p.commit)
+				}
+				if p.policyChanged {
+					w.ds.e.access.changed()
+				}
 			}
 		}
 		if f := w.failed.Load(); f != nil && p.res.err == nil {
