@@ -62,7 +62,6 @@ func newProgress(w io.Writer, label, unit string, total int64) *progress {
 			progressbar.OptionSetElapsedTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionSetWidth(30),
-			progressbar.OptionFullWidth(),
 		)
 	}
 	return p
