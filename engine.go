@@ -29,19 +29,24 @@ type Options struct {
 	MaxDocumentSize int
 	// Logger receives the engine's structured logs; nil means slog.Default().
 	Logger *slog.Logger
+	// ReadOnly refuses every write (transactions, dataset creation, token
+	// and acl changes) with a readOnly error; reads work as usual. vellumd
+	// --read-only sets it to serve a copy made by replay (docs/export-replay.md).
+	ReadOnly bool
 }
 
 // Engine is an open Vellum store: one Pebble database holding the event log
 // and the projections of every dataset.
 type Engine struct {
-	db      *eventlog.DB
-	logger  *slog.Logger
-	maxDoc  int
-	system  *dataset // the registry of datasets, itself an audited dataset
-	mu      sync.RWMutex
-	byName  map[string]*dataset
-	closed  bool
-	closeMu sync.Mutex
+	db       *eventlog.DB
+	logger   *slog.Logger
+	maxDoc   int
+	readOnly bool
+	system   *dataset // the registry of datasets, itself an audited dataset
+	mu       sync.RWMutex
+	byName   map[string]*dataset
+	closed   bool
+	closeMu  sync.Mutex
 
 	tokens  atomic.Pointer[authz.TokenMap] // robot tokens by hash
 	tokenMu sync.Mutex                     // serializes token changes
@@ -99,9 +104,10 @@ var datasetNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 // written in the same synced batches, so they are consistent on reopen.
 func Open(dir string, opts Options) (*Engine, error) {
 	e := &Engine{
-		logger: opts.Logger,
-		maxDoc: opts.MaxDocumentSize,
-		byName: map[string]*dataset{},
+		logger:   opts.Logger,
+		maxDoc:   opts.MaxDocumentSize,
+		byName:   map[string]*dataset{},
+		readOnly: opts.ReadOnly,
 	}
 	e.access.init()
 	if e.logger == nil {
@@ -236,6 +242,9 @@ func (e *Engine) dataset(name string) (*dataset, error) {
 // means public, as in Sanity. Creating a dataset is itself a transaction in
 // the system dataset, so it is recorded and audited like any other write.
 func (e *Engine) CreateDataset(ctx context.Context, p *authz.Principal, name, acl string) (DatasetInfo, error) {
+	if err := e.writable("create a dataset"); err != nil {
+		return DatasetInfo{}, err
+	}
 	if err := requireAdmin(p, "create datasets"); err != nil {
 		return DatasetInfo{}, err
 	}

@@ -66,6 +66,11 @@ func (d *dataset) transact(ctx context.Context, p *authz.Principal, body []byte)
 	if err != nil {
 		return nil, AsError(err)
 	}
+	if !tx.DryRun {
+		if err := d.e.writable("write to dataset " + d.name); err != nil {
+			return nil, err
+		}
+	}
 	mutations, err := submittedMutations(tx)
 	if err != nil {
 		return nil, AsError(err)

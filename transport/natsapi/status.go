@@ -24,6 +24,9 @@ var statusByCode = map[string]int{
 	"invalidGroup":         http.StatusBadRequest, // a group document in a transaction is malformed
 	"invalidToken":         http.StatusBadRequest, // a token name, role or dataset is not acceptable
 	"invalidRequest":       http.StatusBadRequest, // an argument such as an explain action or identity id
+	"invalidTime":          http.StatusBadRequest, // export/replay: a malformed or future time
+	"importRejected":       http.StatusBadRequest, // import: lines of the file are not acceptable; nothing was written
+	"directoryNotEmpty":    http.StatusBadRequest, // replay: --into names a directory that holds files
 
 	// Who is asking.
 	"unauthorized":     http.StatusUnauthorized,
@@ -38,6 +41,10 @@ var statusByCode = map[string]int{
 	"transactionIdReused":            http.StatusConflict, // the id was used by a different transaction
 	"documentTooLarge":               http.StatusRequestEntityTooLarge,
 	"eventNotFound":                  http.StatusNotFound,
+	"unknownTransaction":             http.StatusNotFound,         // export/replay: no such transaction id in the log
+	"timeBeforeDataset":              http.StatusNotFound,         // export/replay: the dataset had no event yet at that time
+	"readOnly":                       http.StatusMethodNotAllowed, // vellumd --read-only refuses every write
+	"importIncomplete":               http.StatusConflict,         // import: a batch failed after earlier ones committed
 
 	// What the server cannot do.
 	"queryNotSupported": http.StatusNotImplemented,
