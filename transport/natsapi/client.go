@@ -2,10 +2,13 @@ package natsapi
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -16,6 +19,53 @@ import (
 
 // DefaultTimeout bounds a Client request whose context has no deadline.
 const DefaultTimeout = 30 * time.Second
+
+// InboxRoot is the first token of every client's inbox prefix.
+const InboxRoot = "_INBOX"
+
+// MinInboxSecret is the least number of characters of the secret token of
+// an inbox prefix (_INBOX.<secret>); NewInboxPrefix makes 32.
+const MinInboxSecret = 22
+
+// NewInboxPrefix returns a fresh, unguessable inbox prefix: "_INBOX." and
+// 32 hexadecimal digits from crypto/rand.
+func NewInboxPrefix() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return InboxRoot + "." + hex.EncodeToString(b[:])
+}
+
+// ValidateInboxPrefix reports whether prefix is "_INBOX.<secret>" with a
+// secret of at least MinInboxSecret characters from a-z, A-Z, 0-9, '_' and
+// '-' (one subject token, no wildcard).
+func ValidateInboxPrefix(prefix string) error {
+	secret, ok := strings.CutPrefix(prefix, InboxRoot+".")
+	if !ok {
+		return fmt.Errorf("inbox prefix %q does not start with %s.", prefix, InboxRoot)
+	}
+	if len(secret) < MinInboxSecret {
+		return fmt.Errorf("inbox prefix %q: its secret has %d characters, at least %d are needed", prefix, len(secret), MinInboxSecret)
+	}
+	for i := 0; i < len(secret); i++ {
+		c := secret[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return fmt.Errorf("inbox prefix %q: byte %d of its secret is %q; only a-z, A-Z, 0-9, '_' and '-' are allowed", prefix, i, rune(c))
+		}
+	}
+	return nil
+}
+
+// ClientOptions returns the connection options of a client of vellumd's
+// embedded NATS server: a fresh inbox prefix (NewInboxPrefix) that the
+// connection uses for its replies and declares as its user name. vellumd
+// lets such a connection publish requests to the service and subscribe to
+// nothing but that prefix, so no other connection can read its replies
+// (docs/nats.md, "Connecting"). With a NATS server that does not check
+// user names (an external one), the options are harmless.
+func ClientOptions() []nats.Option {
+	p := NewInboxPrefix()
+	return []nats.Option{nats.UserInfo(p, ""), nats.CustomInboxPrefix(p)}
+}
 
 // A Client sends requests to the vellum service over a NATS connection.
 //
