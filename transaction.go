@@ -8,7 +8,6 @@ import (
 	"iter"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"github.com/vellum-db/vellum/authz"
 	"github.com/vellum-db/vellum/authz/groq"
 	"github.com/vellum-db/vellum/eventlog"
@@ -99,21 +98,26 @@ func submittedMutations(tx *mutation.Transaction) (json.RawMessage, error) {
 	return buf.Bytes(), nil
 }
 
-// applied is what the writer hands on to the syncer for one transaction.
+// applied is what the writer keeps of a transaction that wrote its event,
+// for the syncer.
 type applied struct {
-	batch         *pebble.Batch // nil when there is nothing to write
-	seq           uint64        // the event's sequence number
-	commit        *Commit       // for the watchers; nil when none watch
+	commit        *Commit // for the watchers; nil when none watch
 	policyChanged bool
 }
 
-// apply runs in the writer goroutine. It returns the batch to commit (nil when
-// there is nothing to write) with the event's sequence number, and the answer.
+// apply runs in the writer goroutine. It adds the transaction's writes to
+// the group being built (nothing when it is rejected, a dry run or a retry
+// answered from the log) and returns the answer.
 func (d *dataset) apply(w *writer, r *txRequest) (applied, *TxResult, error) {
 	tx := r.tx
 	now := w.nextTime()
 	checker := d.checker(r.principal, now)
 	if tx.TransactionID != "" {
+		if g, ok := w.txids[tx.TransactionID]; ok && g > w.visible.Load() {
+			// A transaction with this id is on its way to Pebble (maybe in
+			// this very group): the log must show it before the lookup.
+			w.waitVisible(true)
+		}
 		res, found, err := d.replay(r, checker)
 		if found || err != nil {
 			return applied{}, res, err
@@ -123,7 +127,7 @@ func (d *dataset) apply(w *writer, r *txRequest) (applied, *TxResult, error) {
 	if txid == "" {
 		txid = w.nextTxID(now)
 	}
-	view := &txView{d: d, now: now, checker: checker}
+	view := &txView{d: d, w: w, now: now, checker: checker}
 	out, err := mutation.Apply(mutation.Context{TxID: txid, Now: now, MaxDocumentSize: d.e.maxDoc}, view, tx)
 	if err != nil {
 		return applied{}, nil, AsError(err)
@@ -154,21 +158,30 @@ func (d *dataset) apply(w *writer, r *txRequest) (applied, *TxResult, error) {
 		ev.Effects = append(ev.Effects, ee)
 		docs[i] = doc
 	}
-	batch := d.e.db.Pebble().NewBatch()
-	if err := d.log.Append(batch, ev); err != nil {
-		batch.Close()
+	// The transaction's writes go into a batch of their own first, so that
+	// a failure leaves the group's batch untouched.
+	b := w.txb
+	b.Reset()
+	if err := d.log.Append(b, ev); err != nil {
 		return applied{}, nil, AsError(err)
 	}
-	if err := d.store.ApplyResults(batch, ev, docs); err != nil {
-		batch.Close()
+	values, err := d.store.ApplyResults(b, ev, docs, w.storedValue)
+	if err != nil {
+		return applied{}, nil, AsError(err)
+	}
+	if err := w.addTx(ev.Seq); err != nil {
 		return applied{}, nil, AsError(err)
 	}
 	w.seq, w.hash = ev.Seq, ev.Hash
+	w.txids[txid] = w.cur.num
+	for i, eff := range out.Effects {
+		w.remember(eff.ID, eff.After, bytes.Clone(values[i]), 2*len(values[i])+len(eff.ID)+64)
+	}
 	if policy != nil {
 		// The next transaction is decided under the changed groups.
 		d.policy.Store(policy)
 	}
-	a := applied{batch: batch, seq: ev.Seq, policyChanged: policy != nil}
+	a := applied{policyChanged: policy != nil}
 	if d.feed.active() {
 		a.commit = &Commit{Dataset: d.name, Event: ev, Docs: make([]CommitDoc, len(out.Effects)), Policy: d.policy.Load(), Live: true}
 		for i, eff := range out.Effects {
@@ -297,16 +310,21 @@ func encodeEffect(txid string, eff mutation.Effect, grant eventlog.GrantRef) (ev
 	return out, doc, nil
 }
 
-// txView is what a transaction sees of the current documents: the durable
-// state plus every earlier transaction already handed to Pebble (the writer
-// applies transactions one at a time, in order).
+// txView is what a transaction sees of the current documents: every
+// earlier transaction (the writer applies transactions one at a time, in
+// order), through the writer's cache of recent documents and Pebble.
 type txView struct {
 	d       *dataset
+	w       *writer
 	now     time.Time
 	checker *authz.Checker // selections see only what the caller may read
 }
 
 func (v *txView) Get(id string) (map[string]any, bool, error) {
+	if r, ok := v.w.recent[id]; ok {
+		return r.doc, r.doc != nil, nil
+	}
+	// Not written by a group Pebble may not show yet: Pebble has it.
 	raw, ok, err := v.d.store.Get(id, projection.Raw)
 	if err != nil || !ok {
 		return nil, false, err
@@ -315,6 +333,9 @@ func (v *txView) Get(id string) (map[string]any, bool, error) {
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, false, err
 	}
+	size := 2*len(raw) + len(id) + 64
+	v.w.recent[id] = &recentDoc{doc: doc, size: size}
+	v.w.recentN += size
 	return doc, true, nil
 }
 
@@ -325,6 +346,8 @@ func (v *txView) Select(query string, params map[string]any) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The scan reads Pebble, which must show every earlier transaction.
+	v.w.waitVisible(true)
 	var scanErr error
 	docs := iter.Seq[map[string]any](func(yield func(map[string]any) bool) {
 		scanErr = v.d.store.Scan(projection.Raw, func(id string, raw []byte) error {

@@ -13,27 +13,51 @@ import (
 
 // The write path of one dataset (see docs/architecture.md):
 //
-//	Transact ──▶ queue ──▶ writer goroutine ──ApplyNoSyncWait──▶ Pebble memtable + WAL
-//	                          │ (one at a time, in order)
-//	                          ▼
-//	                       syncer goroutine ──SyncWait──▶ answer the caller
+//	Transact ──▶ queue ──▶ writer ──group──▶ committer ──ApplyNoSyncWait──▶ Pebble memtable + WAL
+//	                                              │
+//	                                              ▼
+//	                                           syncer ──SyncWait──▶ answer the callers
 //
-// The writer applies each transaction's mutations against the current
-// documents, builds one batch holding the event, the idempotency and time
-// index entries and the projection updates, and hands it to Pebble without
-// waiting for the fsync. It then goes straight on to the next transaction,
-// which therefore sees the previous one's writes. The syncer waits for each
-// batch's WAL sync in order and only then answers the caller. Pebble syncs
-// everything queued in its WAL with one fsync, so concurrent transactions
-// share syncs (group commit) while the writer keeps working.
+// The writer takes the transactions queued for the dataset, in order, and
+// applies each against the current documents: it builds the event, the
+// idempotency and time index entries and the projection updates. It puts
+// the transactions it finds queued together into one group that shares one
+// Pebble batch (each transaction still its own event, with its own sequence
+// number and idempotency entry; a rejected one writes nothing). The
+// committer hands each group's batch to Pebble without waiting for the
+// fsync, and the syncer waits for each batch's WAL sync in order and only
+// then answers the group's callers and publishes its commits to watchers.
+// Pebble syncs everything queued in its WAL with one fsync, so groups share
+// syncs (group commit) while the writer keeps working.
+//
+// The writer does not wait for Pebble either: the documents written by
+// groups that Pebble may not show yet are in its cache of recent documents
+// (recent), which the next transactions read first, so each transaction
+// sees every earlier one. What the cache cannot answer — an idempotency
+// lookup of a transaction id still in flight, a selection by query — waits
+// until the groups before it are visible in Pebble.
 //
 // Writes become visible in Pebble before they are synced; reads therefore
 // wait until everything applied before they started is durable (waitDurable),
 // so nobody ever reads a write that a crash could still take back.
 
-// maxPending bounds the batches handed to Pebble but not yet synced; the
-// writer blocks when it is reached, so memory stays bounded under load.
-const maxPending = 4096
+// maxPending bounds the groups handed on but not yet synced; the writer
+// blocks when it is reached, so memory stays bounded under load.
+const maxPending = 1024
+
+// Bounds of one group: the writer seals a group when nothing more is
+// queued, or when it reaches either bound.
+const (
+	maxGroupTxs   = 256
+	maxGroupBytes = 4 << 20
+)
+
+// Bounds of the cache of recent documents: beyond them, the documents that
+// Pebble already shows are dropped from it when the next group starts.
+const (
+	maxRecentDocs  = 4096
+	maxRecentBytes = 32 << 20
+)
 
 // job is one request for the writer goroutine: a transaction, or a function
 // that must run with the dataset's writes stopped (rebuild).
@@ -48,30 +72,60 @@ type jobResult struct {
 	err error
 }
 
-// pendingSync is a batch applied to the memtable whose fsync has not been
-// waited for yet.
-type pendingSync struct {
-	batch         *pebble.Batch // nil: nothing was written; answer after earlier syncs
-	seq           uint64        // the event's sequence number, 0 when batch is nil
-	commit        *Commit       // for the dataset's watchers, nil when none watch
-	policyChanged bool          // the transaction changed a group document
+// group is the transactions the writer put into one batch.
+type group struct {
+	num     uint64
+	batch   *pebble.Batch // nil: nothing was written; answer after earlier syncs
+	lastSeq uint64        // the last event's sequence number, 0 when batch is nil
+	txs     []groupTx
+	visible chan struct{} // closed once Pebble shows the batch (or it failed)
+}
+
+// groupTx is one transaction of a group.
+type groupTx struct {
 	reply         chan jobResult
 	res           jobResult
+	commit        *Commit // for the dataset's watchers, nil when none watch or nothing was written
+	policyChanged bool    // the transaction changed a group document
+}
+
+// recentDoc is a document the writer wrote or read: the current version
+// unless a later write replaced the entry.
+type recentDoc struct {
+	doc   map[string]any // nil: deleted; shared, never modified
+	value []byte         // its stored projection value, when known (hasValue)
+	group uint64         // the group that wrote it, 0 when read from Pebble
+	size  int
+	// hasValue tells whether value is the stored value (nil for a deleted
+	// document); documents read from Pebble do not keep it.
+	hasValue bool
 }
 
 type writer struct {
-	ds    *dataset
-	db    *pebble.DB
-	jobs  chan job
-	syncs chan pendingSync
-	stop  chan struct{}
-	wg    sync.WaitGroup
+	ds       *dataset
+	db       *pebble.DB
+	jobs     chan job
+	commits  chan *group
+	syncs    chan *group
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	stopOnce sync.Once
 
 	// Owned by the writer goroutine.
 	seq     uint64
 	hash    [32]byte
 	last    time.Time
 	entropy *ulid.MonotonicEntropy
+	cur     *group        // the group being built, nil between groups
+	sent    *group        // the last group handed to the committer
+	txb     *pebble.Batch // scratch batch of one transaction
+	recent  map[string]*recentDoc
+	recentN int               // bytes of recent's documents, roughly
+	txids   map[string]uint64 // transaction id → group, for groups Pebble may not show yet
+	groupN  uint64            // number of the last group started
+
+	// visible is the number of the last group whose batch Pebble shows.
+	visible atomic.Uint64
 
 	// applied is the highest sequence number handed to Pebble; durable the
 	// highest one whose WAL sync has completed.
@@ -89,19 +143,24 @@ func newWriter(ds *dataset, db *pebble.DB, seq uint64, hash [32]byte, last time.
 		ds:      ds,
 		db:      db,
 		jobs:    make(chan job, 1024),
-		syncs:   make(chan pendingSync, maxPending),
+		commits: make(chan *group, maxPending),
+		syncs:   make(chan *group, maxPending),
 		stop:    make(chan struct{}),
 		seq:     seq,
 		hash:    hash,
 		last:    last,
 		entropy: ulid.Monotonic(rand.Reader, 0),
+		txb:     db.NewBatch(),
+		recent:  map[string]*recentDoc{},
+		txids:   map[string]uint64{},
 	}
 	w.applied.Store(seq)
 	w.durable.Store(seq)
 	ch := make(chan struct{})
 	w.notify.Store(&ch)
-	w.wg.Add(2)
+	w.wg.Add(3)
 	go w.writeLoop()
+	go w.commitLoop()
 	go w.syncLoop()
 	return w
 }
@@ -128,7 +187,8 @@ func (w *writer) submit(ctx context.Context, j job) (*TxResult, error) {
 
 func (w *writer) writeLoop() {
 	defer w.wg.Done()
-	defer close(w.syncs)
+	defer close(w.commits)
+	defer w.txb.Close()
 	for {
 		select {
 		case <-w.stop:
@@ -142,8 +202,90 @@ func (w *writer) writeLoop() {
 				}
 			}
 		case j := <-w.jobs:
-			w.run(j)
+			w.runGroup(j)
 		}
+	}
+}
+
+// runGroup runs j and whatever is queued behind it, up to the bounds of a
+// group, and hands the group on.
+func (w *writer) runGroup(j job) {
+	w.startGroup()
+	for {
+		if j.fn != nil {
+			// Exclusive work: everything before it must be durable first.
+			w.seal()
+			w.waitAllSynced()
+			if f := w.failed.Load(); f != nil {
+				j.reply <- jobResult{err: f}
+			} else {
+				j.reply <- jobResult{err: j.fn()}
+			}
+			clear(w.recent)
+			w.recentN = 0
+			return
+		}
+		w.run(j)
+		g := w.cur
+		if g == nil || len(g.txs) >= maxGroupTxs || (g.batch != nil && g.batch.Len() >= maxGroupBytes) {
+			break
+		}
+		select {
+		case j = <-w.jobs:
+			continue
+		default:
+		}
+		break
+	}
+	w.seal()
+}
+
+// startGroup begins a new group and forgets what Pebble shows already: the
+// transaction ids of earlier groups and, when the cache of recent
+// documents is full, those documents.
+func (w *writer) startGroup() {
+	visible := w.visible.Load()
+	for id, g := range w.txids {
+		if g <= visible {
+			delete(w.txids, id)
+		}
+	}
+	if len(w.recent) > maxRecentDocs || w.recentN > maxRecentBytes {
+		for id, r := range w.recent {
+			if r.group <= visible {
+				delete(w.recent, id)
+				w.recentN -= r.size
+			}
+		}
+	}
+	w.groupN++
+	w.cur = &group{num: w.groupN, visible: make(chan struct{})}
+}
+
+// seal hands the group being built to the committer.
+func (w *writer) seal() {
+	g := w.cur
+	if g == nil {
+		return
+	}
+	w.cur = nil
+	if len(g.txs) == 0 {
+		return
+	}
+	w.sent = g
+	w.commits <- g
+}
+
+// waitVisible waits until Pebble shows every group before the one being
+// built, after sealing that one if it holds writes that the caller must
+// see (sealCurrent).
+func (w *writer) waitVisible(sealCurrent bool) {
+	if sealCurrent && w.cur != nil && w.cur.batch != nil {
+		w.seal()
+		w.startGroup()
+	}
+	if w.sent != nil {
+		<-w.sent.visible
 	}
 }
 
@@ -152,60 +294,108 @@ func (w *writer) run(j job) {
 		j.reply <- jobResult{err: f}
 		return
 	}
-	if j.fn != nil {
-		// Exclusive work: wait until every earlier write is durable first.
-		w.waitAllSynced()
-		j.reply <- jobResult{err: j.fn()}
-		return
-	}
 	a, res, err := w.ds.apply(w, j.tx)
-	if err != nil || a.batch == nil {
-		// Rejected, dry run, or a retry answered from the log: nothing to
-		// write, but answer in order, after the syncs of earlier writes that
-		// the answer may depend on.
-		w.syncs <- pendingSync{reply: j.reply, res: jobResult{res: res, err: err}}
-		return
+	// A rejection, dry run, or retry answered from the log wrote nothing,
+	// but its answer may depend on earlier writes: it is answered with its
+	// group, after their syncs.
+	w.cur.txs = append(w.cur.txs, groupTx{reply: j.reply, res: jobResult{res: res, err: err}, commit: a.commit, policyChanged: a.policyChanged})
+}
+
+// addTx adds the scratch batch of one transaction, event seq, to the group
+// being built.
+func (w *writer) addTx(seq uint64) error {
+	g := w.cur
+	if g.batch == nil {
+		g.batch = w.db.NewBatch()
 	}
-	if err := w.db.ApplyNoSyncWait(a.batch, pebble.Sync); err != nil {
-		a.batch.Close()
-		w.fail(err)
-		j.reply <- jobResult{err: w.failed.Load()}
-		return
+	if err := g.batch.Apply(w.txb, nil); err != nil {
+		return err
 	}
-	w.applied.Store(a.seq)
-	w.batchBytes.Add(uint64(a.batch.Len()))
-	w.syncs <- pendingSync{batch: a.batch, seq: a.seq, commit: a.commit, policyChanged: a.policyChanged, reply: j.reply, res: jobResult{res: res}}
+	g.lastSeq = seq
+	return nil
+}
+
+// remember puts a document the current group wrote into the cache of
+// recent documents.
+func (w *writer) remember(id string, doc map[string]any, value []byte, size int) {
+	if old, ok := w.recent[id]; ok {
+		w.recentN -= old.size
+	}
+	w.recent[id] = &recentDoc{doc: doc, value: value, hasValue: true, group: w.cur.num, size: size}
+	w.recentN += size
+}
+
+// storedValue returns the stored projection value of document id if the
+// cache knows it (nil: deleted): for the projection's diffs.
+func (w *writer) storedValue(id string) ([]byte, bool) {
+	r, ok := w.recent[id]
+	if !ok || !r.hasValue {
+		return nil, false
+	}
+	return r.value, true
+}
+
+func (w *writer) commitLoop() {
+	defer w.wg.Done()
+	defer close(w.syncs)
+	for g := range w.commits {
+		if g.batch != nil && w.failed.Load() == nil {
+			w.applied.Store(g.lastSeq)
+			if err := w.db.ApplyNoSyncWait(g.batch, pebble.Sync); err != nil {
+				w.fail(err)
+			} else {
+				w.batchBytes.Add(uint64(g.batch.Len()))
+			}
+		}
+		w.visible.Store(g.num)
+		close(g.visible)
+		w.syncs <- g
+	}
 }
 
 func (w *writer) syncLoop() {
 	defer w.wg.Done()
-	for p := range w.syncs {
-		if p.batch != nil {
-			err := p.batch.SyncWait()
-			p.batch.Close()
-			if err != nil {
-				w.fail(err)
-			} else {
-				w.setDurable(p.seq)
-				if p.commit != nil {
-					w.ds.feed.publish(p.commit)
+	for g := range w.syncs {
+		if g.batch != nil {
+			ok := false
+			if w.failed.Load() == nil {
+				if err := g.batch.SyncWait(); err != nil {
+					w.fail(err)
+				} else {
+					ok = true
 				}
-				if p.policyChanged {
+			}
+			g.batch.Close()
+			if ok {
+				w.setDurable(g.lastSeq)
+				changed := false
+				for i := range g.txs {
+					t := &g.txs[i]
+					if t.commit != nil {
+						w.ds.feed.publish(t.commit)
+					}
+					changed = changed || t.policyChanged
+				}
+				if changed {
 					w.ds.e.access.changed()
 				}
 			}
 		}
-		if f := w.failed.Load(); f != nil && p.res.err == nil {
-			p.res = jobResult{err: f}
+		f := w.failed.Load()
+		for i := range g.txs {
+			t := &g.txs[i]
+			if f != nil && t.res.err == nil {
+				t.res = jobResult{err: f}
+			}
+			t.reply <- t.res
 		}
-		p.reply <- p.res
 	}
 }
 
-// waitAllSynced waits (in the writer goroutine) until every batch handed to
-// Pebble is durable.
+// waitAllSynced waits (in the writer goroutine) until every event the
+// writer made is durable.
 func (w *writer) waitAllSynced() {
-	_ = w.waitDurable(context.Background(), w.applied.Load())
+	_ = w.waitDurable(context.Background(), w.seq)
 }
 
 func (w *writer) setDurable(seq uint64) {
@@ -251,7 +441,7 @@ func (w *writer) fail(err error) {
 }
 
 func (w *writer) close() {
-	close(w.stop)
+	w.stopOnce.Do(func() { close(w.stop) })
 	w.wg.Wait()
 }
 

@@ -50,34 +50,64 @@ type applier struct {
 	s    *Store
 	key  []byte
 	hist []byte
+
+	// held, when not nil, keeps the current documents in memory instead of
+	// writing each version into the batch (Rebuild): a document that many
+	// events change is written once, by flushHeld, and a diff finds its
+	// previous version here. A nil value means deleted. Documents not in
+	// held are read from the database, which holds everything flushed.
+	held      map[string][]byte
+	heldBytes int
+
+	unpublished Unpublished // see ApplyResults; nil in Rebuild
 }
+
+// heldOverhead approximates the memory of one entry of applier.held besides
+// its id and value.
+const heldOverhead = 64
 
 // Apply writes into b what event ev does to the projection: for each effect,
 // the new current document (or its deletion) and its history entry. A
 // document changed by a diff is read at its previous version from b when b
-// is indexed (pebble.DB.NewIndexedBatch), otherwise from the database (the
-// engine applies each batch to the memtable before building the next one, so
-// earlier events are visible there); effects of ev itself on the same
-// document are seen in either case. The resulting bytes are the effect's
-// document exactly, or encoding/json's encoding of the diff applied to the
-// previous version. Nothing is visible until the caller commits b.
+// is indexed (pebble.DB.NewIndexedBatch), otherwise from the database;
+// effects of ev itself on the same document are seen in either case. The
+// resulting bytes are the effect's document exactly, or encoding/json's
+// encoding of the diff applied to the previous version. Nothing is visible
+// until the caller commits b.
 func (s *Store) Apply(b *pebble.Batch, ev *eventlog.Event) error {
-	return s.ApplyResults(b, ev, nil)
+	_, err := s.ApplyResults(b, ev, nil, nil)
+	return err
 }
 
+// Unpublished returns the stored value of document id as the caller last
+// wrote it into a batch that the database may not show yet (a value that
+// ApplyResults returned; nil: deleted), or ok false when the database shows
+// the document's current version.
+type Unpublished func(id string) (value []byte, ok bool)
+
 // ApplyResults is Apply for a caller that already holds the documents the
-// effects result in: docs[i], when not nil, is the exact JSON that effect i
-// results in, so a diff effect is not applied again to derive it (the
-// previous version is still read, for the snapshot policy). Rebuild derives
-// every document from the log, so a rebuild equal to the live state also
-// proves that the diffs reproduce these bytes.
-func (s *Store) ApplyResults(b *pebble.Batch, ev *eventlog.Event, docs [][]byte) error {
-	var p pending
-	if len(ev.Effects) > 1 {
-		p.cur = make(map[string][]byte, len(ev.Effects))
+// effects result in, and that may have written earlier events into batches
+// the database does not show yet. docs[i], when not nil, is the exact JSON
+// that effect i results in, so a diff effect is not applied again to derive
+// it (the previous version is still read, for the snapshot policy). A
+// previous version is looked up in unpublished (if not nil) before b and
+// the database. ApplyResults returns the stored value of each effect's
+// document (nil for a delete), for the caller's Unpublished; the values
+// alias b's memory.
+//
+// Rebuild derives every document from the log, so a rebuild equal to the
+// live state also proves that the diffs reproduce these bytes.
+func (s *Store) ApplyResults(b *pebble.Batch, ev *eventlog.Event, docs [][]byte, unpublished Unpublished) ([][]byte, error) {
+	p := pending{cur: make(map[string][]byte, len(ev.Effects))}
+	a := applier{s: s, unpublished: unpublished}
+	if err := a.apply(b, ev, &p, docs); err != nil {
+		return nil, err
 	}
-	a := applier{s: s}
-	return a.apply(b, ev, &p, docs)
+	values := make([][]byte, len(ev.Effects))
+	for i := range ev.Effects {
+		values[i] = p.cur[ev.Effects[i].DocID]
+	}
+	return values, nil
 }
 
 func (a *applier) apply(b *pebble.Batch, ev *eventlog.Event, p *pending, known [][]byte) error {
@@ -131,32 +161,78 @@ func (a *applier) apply(b *pebble.Batch, ev *eventlog.Event, p *pending, known [
 		default:
 			return s.invalid(id, ev.Seq, "effect %d: a %s without document or diff", i, ef.Operation)
 		}
-		a.key = append(append(a.key[:0], s.docs...), id...)
-		var value []byte
-		if doc == nil {
-			if err := b.Delete(a.key, nil); err != nil {
-				return err
-			}
-		} else {
-			var hdr [1 + 3*binary.MaxVarintLen64]byte
-			hb := appendDocValue(hdr[:0], h, nil)
-			op := b.SetDeferred(len(a.key), len(hb)+len(doc))
-			copy(op.Key, a.key)
-			copy(op.Value, hb)
-			copy(op.Value[len(hb):], doc)
-			if err := op.Finish(); err != nil {
-				return err
-			}
-			value = op.Value
+		if a.held != nil {
+			a.hold(id, h, doc)
+		} else if err := a.write(b, p, id, h, doc); err != nil {
+			return err
 		}
 		a.key = append(append(a.key[:0], s.history...), id...)
 		a.key = binary.BigEndian.AppendUint64(append(a.key, 0), ev.Seq)
 		if err := b.Set(a.key, a.hist, nil); err != nil {
 			return err
 		}
-		if p.cur != nil {
-			p.cur[id] = value
+	}
+	return nil
+}
+
+// hold keeps the new current version of document id in a.held (doc nil:
+// deleted).
+func (a *applier) hold(id string, h docHeader, doc []byte) {
+	old, ok := a.held[id]
+	if !ok {
+		a.heldBytes += len(id) + heldOverhead
+	}
+	a.heldBytes -= len(old)
+	var v []byte
+	if doc != nil {
+		v = appendDocValue(old[:0], h, doc) // doc never aliases old
+	}
+	a.heldBytes += len(v)
+	a.held[id] = v
+}
+
+// flushHeld writes the documents held in memory into b and forgets them.
+func (a *applier) flushHeld(b *pebble.Batch) error {
+	for id, v := range a.held {
+		a.key = append(append(a.key[:0], a.s.docs...), id...)
+		var err error
+		if v == nil {
+			err = b.Delete(a.key, nil)
+		} else {
+			err = b.Set(a.key, v, nil)
 		}
+		if err != nil {
+			return err
+		}
+	}
+	clear(a.held)
+	a.heldBytes = 0
+	return nil
+}
+
+// write puts the new current version of document id into b (doc nil:
+// deleted) and, for later effects of the same batch, into p.
+func (a *applier) write(b *pebble.Batch, p *pending, id string, h docHeader, doc []byte) error {
+	a.key = append(append(a.key[:0], a.s.docs...), id...)
+	var value []byte
+	if doc == nil {
+		if err := b.Delete(a.key, nil); err != nil {
+			return err
+		}
+	} else {
+		var hdr [1 + 3*binary.MaxVarintLen64]byte
+		hb := appendDocValue(hdr[:0], h, nil)
+		op := b.SetDeferred(len(a.key), len(hb)+len(doc))
+		copy(op.Key, a.key)
+		copy(op.Value, hb)
+		copy(op.Value[len(hb):], doc)
+		if err := op.Finish(); err != nil {
+			return err
+		}
+		value = op.Value
+	}
+	if p.cur != nil {
+		p.cur[id] = value
 	}
 	return nil
 }
@@ -164,8 +240,16 @@ func (a *applier) apply(b *pebble.Batch, ev *eventlog.Event, p *pending, known [
 // previous returns the stored value of document id as the batch being built
 // sees it.
 func (a *applier) previous(b *pebble.Batch, p *pending, id string) ([]byte, bool, error) {
+	if v, ok := a.held[id]; ok {
+		return v, v != nil, nil
+	}
 	if v, ok := p.lookup(id); ok {
 		return v, v != nil, nil
+	}
+	if a.unpublished != nil {
+		if v, ok := a.unpublished(id); ok {
+			return v, v != nil, nil
+		}
 	}
 	get := a.s.pdb.Get
 	if b.Indexed() {

@@ -11,6 +11,10 @@ import (
 // defaultRebuildBatch is the size at which Rebuild commits a batch.
 const defaultRebuildBatch = 8 << 20
 
+// defaultRebuildHold is about the memory in bytes that Rebuild uses to hold
+// current documents before writing them (see Rebuild).
+const defaultRebuildHold = 64 << 20
+
 // rebuildMarkerKey is the meta key that is present while a rebuild of
 // dataset runs.
 func rebuildMarkerKey(dataset uint32) []byte {
@@ -23,7 +27,11 @@ func rebuildMarkerKey(dataset uint32) []byte {
 //
 // It first sets a marker (synced), then deletes both keyspaces and replays
 // the events in large unsynced batches; a final synced write removes the
-// marker (the sync makes every batch before it durable too). If the process
+// marker (the sync makes every batch before it durable too). Only the last
+// version of a current document matters, so Rebuild holds current documents
+// in memory (up to about 64 MiB) and writes each once, when the memory is
+// full and at the end, rather than every version an event produced; the
+// history index gets every entry, as live. If the process
 // dies in between, the marker is still there and Open runs the rebuild
 // again; likewise, if Rebuild fails or ctx is canceled, the marker stays
 // and the next Open starts the rebuild over. The caller must not append to
@@ -48,8 +56,9 @@ func (s *Store) Rebuild(ctx context.Context) error {
 	}
 
 	// Two batches alternate: one is built while the other commits (on
-	// another goroutine). Diffs look up previous versions in the pending
-	// maps of both before the database.
+	// another goroutine). Diffs find previous versions among the held
+	// documents, or in the database once those were written (flushHeld
+	// waits for their commit).
 	size := s.rebuildBatch
 	capacity := max(size+size/4, 4096)
 	batches := [2]*pebble.Batch{
@@ -58,8 +67,8 @@ func (s *Store) Rebuild(ctx context.Context) error {
 	}
 	defer batches[0].Close()
 	defer batches[1].Close()
-	p := pending{cur: map[string][]byte{}, prev: map[string][]byte{}}
-	a := applier{s: s}
+	var p pending // empty: documents are held, not written per event
+	a := applier{s: s, held: map[string][]byte{}}
 	done := make(chan error, 1)
 	inflight := false
 	wait := func() error {
@@ -79,8 +88,6 @@ func (s *Store) Rebuild(ctx context.Context) error {
 		full := batches[0]
 		batches[0], batches[1] = batches[1], batches[0]
 		batches[0].Reset()
-		p.cur, p.prev = p.prev, p.cur
-		clear(p.cur)
 		inflight = true
 		go func() { done <- full.Commit(pebble.NoSync) }()
 		return nil
@@ -95,6 +102,17 @@ func (s *Store) Rebuild(ctx context.Context) error {
 		if err := a.apply(batches[0], ev, &p, nil); err != nil {
 			return err
 		}
+		if a.heldBytes >= s.rebuildHold {
+			// Write the held documents and wait for their commit: the
+			// database then has every version a later diff may need.
+			if err := a.flushHeld(batches[0]); err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			return wait()
+		}
 		if batches[0].Len() >= size {
 			return flush()
 		}
@@ -107,6 +125,9 @@ func (s *Store) Rebuild(ctx context.Context) error {
 		return err
 	}
 	b = batches[0]
+	if err := a.flushHeld(b); err != nil {
+		return err
+	}
 	if err := b.Delete(marker, nil); err != nil {
 		return err
 	}

@@ -71,17 +71,20 @@ func TestRebuildIdentical(t *testing.T) {
 		events int
 		policy SnapshotPolicy
 		batch  int // bytes per rebuild batch
+		hold   int // bytes of current documents held in memory
 	}{
-		{300, DefaultSnapshotPolicy, defaultRebuildBatch},
-		{300, SnapshotPolicy{MaxRevisions: 3}, 1},
-		{2000, DefaultSnapshotPolicy, 4096},
-		{2000, SnapshotPolicy{MaxRevisions: 2}, 64 << 10},
+		{300, DefaultSnapshotPolicy, defaultRebuildBatch, defaultRebuildHold},
+		{300, SnapshotPolicy{MaxRevisions: 3}, 1, defaultRebuildHold},
+		{300, SnapshotPolicy{MaxRevisions: 3}, defaultRebuildBatch, 1},
+		{2000, DefaultSnapshotPolicy, 4096, 2048},
+		{2000, SnapshotPolicy{MaxRevisions: 2}, 64 << 10, 1},
 	} {
-		t.Run(fmt.Sprintf("%d events, snapshot every %d, %d-byte batches", tt.events, tt.policy.MaxRevisions, tt.batch), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d events, snapshot every %d, %d-byte batches, %d bytes held", tt.events, tt.policy.MaxRevisions, tt.batch, tt.hold), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(tt.events), uint64(tt.policy.MaxRevisions)))
 			w := newWorld(t, 9)
 			w.store.policy = tt.policy
 			w.store.rebuildBatch = tt.batch
+			w.store.rebuildHold = tt.hold
 			other := attachWorld(t, w.db, 10) // a neighbour that must stay untouched
 			randomStream(other, rng, 50)
 			otherBefore := dumpProjection(t, w.db, 10)

@@ -80,6 +80,7 @@ type Store struct {
 
 	policy       SnapshotPolicy
 	rebuildBatch int // bytes per Rebuild batch
+	rebuildHold  int // bytes of current documents Rebuild holds in memory
 }
 
 // SnapshotPolicy decides when the history index keeps a full copy of a
@@ -110,6 +111,7 @@ func Open(db *eventlog.DB, dataset uint32) (*Store, error) {
 		policy:  DefaultSnapshotPolicy,
 
 		rebuildBatch: defaultRebuildBatch,
+		rebuildHold:  defaultRebuildHold,
 	}
 	interrupted, err := rebuildPending(s.pdb, dataset)
 	if err != nil {
