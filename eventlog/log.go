@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"strconv"
 	"sync"
 	"time"
 
@@ -244,64 +243,5 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(ev *Event) error) e
 // The chain cannot reveal that its newest events were removed; an auditor
 // compares the head (Head) with one recorded elsewhere for that.
 func (l *Log) Verify(ctx context.Context, progress func(n uint64)) (uint64, error) {
-	it, err := l.db.pdb.NewIter(&pebble.IterOptions{
-		LowerBound: l.events,
-		UpperBound: KeyUpperBound(l.dataset, SpaceEvents),
-	})
-	if err != nil {
-		return 0, err
-	}
-	defer it.Close()
-	var (
-		n    uint64
-		prev [32]byte
-		ev   Event
-	)
-	for ok := it.First(); ok; ok = it.Next() {
-		want := n + 1
-		if want%8192 == 0 {
-			if err := ctx.Err(); err != nil {
-				return n, err
-			}
-			if progress != nil {
-				progress(n)
-			}
-		}
-		seq, err := l.seqOfKey(it.Key())
-		if err != nil {
-			return n, err
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return n, err
-		}
-		if err := decodeEvent(v, &ev); err != nil {
-			return n, l.located(err, seq)
-		}
-		if seq != want {
-			return n, &ChainError{Dataset: l.dataset, Seq: want, Expected: ev.PrevHash, Found: prev,
-				Reason: "event missing: the next stored event is " + strconv.FormatUint(seq, 10)}
-		}
-		if ev.Seq != seq {
-			return n, &ChainError{Dataset: l.dataset, Seq: seq, Expected: ev.Hash, Found: ev.Hash,
-				Reason: "event stored under sequence number " + strconv.FormatUint(seq, 10) + " holds sequence number " + strconv.FormatUint(ev.Seq, 10)}
-		}
-		if ev.PrevHash != prev {
-			return n, &ChainError{Dataset: l.dataset, Seq: seq, Expected: prev, Found: ev.PrevHash,
-				Reason: "prevHash differs from the hash of the previous event"}
-		}
-		if h := ComputeHash(prev, v[:len(v)-hashSize]); h != ev.Hash {
-			return n, &ChainError{Dataset: l.dataset, Seq: seq, Expected: h, Found: ev.Hash,
-				Reason: "hash differs from the hash of the event's contents"}
-		}
-		prev = ev.Hash
-		n++
-	}
-	if err := it.Error(); err != nil {
-		return n, err
-	}
-	if progress != nil {
-		progress(n)
-	}
-	return n, nil
+	return l.VerifyEach(ctx, nil, progress, nil)
 }
