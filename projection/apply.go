@@ -269,6 +269,9 @@ func (a *applier) previous(b *pebble.Batch, p *pending, id string) ([]byte, bool
 
 // applyDiff returns the JSON of doc with the jsondiff patch diff applied.
 func applyDiff(doc, diff []byte) ([]byte, error) {
+	if out, ok := spliceDiff(doc, diff); ok {
+		return out, nil
+	}
 	var d lazyDoc
 	if err := d.init(doc); err != nil {
 		return nil, fmt.Errorf("previous version is not JSON: %w", err)
