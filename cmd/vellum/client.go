@@ -29,10 +29,12 @@ type session struct {
 // dial connects to the NATS server at --server. The context it returns ends
 // after --timeout.
 func dial(cmd *cobra.Command) (*session, error) {
-	nc, err := nats.Connect(flagServer,
+	// ClientOptions declares a fresh inbox prefix, the only subjects a
+	// client of vellumd's embedded NATS server may receive on.
+	nc, err := nats.Connect(flagServer, append(natsapi.ClientOptions(),
 		nats.Name("vellum CLI"),
 		nats.Timeout(connectTimeout),
-		nats.NoReconnect())
+		nats.NoReconnect())...)
 	if err != nil {
 		return nil, unreachableError{fmt.Errorf("cannot reach vellumd at %s: %w (is vellumd running? set --server or VELLUM_SERVER)", flagServer, err)}
 	}

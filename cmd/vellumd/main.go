@@ -28,6 +28,7 @@ import (
 	"github.com/vellum-db/vellum"
 	"github.com/vellum-db/vellum/authz"
 	"github.com/vellum-db/vellum/transport/natsapi"
+	"github.com/vellum-db/vellum/transport/natsauth"
 )
 
 // config holds the daemon's flags.
@@ -44,6 +45,9 @@ type config struct {
 	jwtAudience   string
 	jwtIdentity   string
 	jwtGroups     string
+
+	jetStream         bool
+	jetStreamReplicas int
 }
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.
@@ -94,6 +98,8 @@ public datasets and nothing else. See docs/access-control.md.`,
 	f.StringVar(&cfg.jwtAudience, "jwt-audience", "", "when set, a JWT's aud claim must include it")
 	f.StringVar(&cfg.jwtIdentity, "jwt-identity-claim", "sub", "the JWT claim holding the user's identity id (a-zA-Z0-9_-)")
 	f.StringVar(&cfg.jwtGroups, "jwt-groups-claim", "groups", "the JWT claim holding the user's group names (an array of strings or one string)")
+	f.BoolVar(&cfg.jetStream, "jetstream", true, "publish every committed transaction to the dataset's JetStream stream vellum_<dataset> (docs/jetstream.md)")
+	f.IntVar(&cfg.jetStreamReplicas, "jetstream-replicas", 1, "replicas of the event streams vellumd creates (3 on a JetStream cluster)")
 	cmd.MarkFlagsMutuallyExclusive("nats-listen", "nats-url")
 	return cmd
 }
@@ -162,15 +168,24 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("reconnected to NATS", "url", c.ConnectedUrlRedacted()) }),
 	}
+	// pubOpts are the options of the event publisher's own connection.
+	pubOpts := []nats.Option{
+		nats.Name("vellumd jetstream"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectBufSize(-1), // a publish while disconnected fails at once; the log is the buffer
+	}
 	if cfg.natsURL == "" {
 		mode = "embedded"
-		ns, err = startEmbeddedNATS(host, port, filepath.Join(dir, "nats"), log, cfg.logLevel == "debug")
+		// In embedded mode vellumd decides every connection's permissions.
+		auth := natsauth.New(token, log.With("component", "nats-auth"))
+		ns, err = startEmbeddedNATS(host, port, filepath.Join(dir, "nats"), auth, log, cfg.logLevel == "debug")
 		if err != nil {
 			return err
 		}
 		defer ns.Shutdown() // on the error paths below; a no-op after the first
 		natsURL = ns.ClientURL()
-		nc, err = nats.Connect(natsURL, append(connOpts, nats.InProcessServer(ns))...)
+		nc, err = nats.Connect(natsURL, append(connOpts, nats.InProcessServer(ns), auth.ServiceOptions())...)
+		pubOpts = append(pubOpts, nats.InProcessServer(ns), auth.PublisherOptions())
 	} else {
 		mode = "external"
 		nc, err = nats.Connect(cfg.natsURL, append(connOpts, nats.MaxReconnects(-1))...)
@@ -182,6 +197,24 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 		return fmt.Errorf("connecting to the %s NATS server: %w", mode, err)
 	}
 	defer nc.Close()
+
+	var pub *natsapi.Publisher
+	if cfg.jetStream {
+		target := natsURL
+		if mode == "external" {
+			target = cfg.natsURL
+		}
+		pubConn, err := nats.Connect(target, pubOpts...)
+		if err != nil {
+			return fmt.Errorf("connecting the event publisher to the %s NATS server: %w", mode, err)
+		}
+		defer pubConn.Close()
+		pub, err = natsapi.PublishEvents(pubConn, eng, natsapi.PublisherOptions{Logger: log, Replicas: cfg.jetStreamReplicas})
+		if err != nil {
+			return err
+		}
+		defer pub.Close() // on the error paths below; a no-op after the first
+	}
 
 	srv, err := natsapi.Serve(nc, eng, natsapi.Options{
 		Auth:   natsapi.AdminToken(token, &authz.Authenticator{JWT: verifier, Tokens: eng}),
@@ -196,7 +229,8 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 		"nats_url", natsURL,
 		"api", natsapi.Prefix,
 		"admin_token_file", tokenPath,
-		"jwt", jwtMode(cfg))
+		"jwt", jwtMode(cfg),
+		"jetstream", cfg.jetStream)
 
 	var runErr error
 	select {
@@ -213,6 +247,9 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 	if err := srv.Close(sctx); err != nil {
 		log.Error("stopping the service", "error", err)
 		runErr = errors.Join(runErr, err)
+	}
+	if pub != nil {
+		pub.Close()
 	}
 	nc.Close()
 	engOpen = false

@@ -35,8 +35,9 @@ func parseListen(listen string) (string, int, error) {
 }
 
 // startEmbeddedNATS starts a NATS server listening on host:port with
-// JetStream storing under storeDir, and waits until it accepts connections.
-func startEmbeddedNATS(host string, port int, storeDir string, log *slog.Logger, debug bool) (*server.Server, error) {
+// JetStream storing under storeDir, admitting connections with auth, and
+// waits until it accepts connections.
+func startEmbeddedNATS(host string, port int, storeDir string, auth server.Authentication, log *slog.Logger, debug bool) (*server.Server, error) {
 	listen := net.JoinHostPort(host, strconv.Itoa(port))
 	opts := &server.Options{
 		ServerName: "vellumd",
@@ -46,6 +47,8 @@ func startEmbeddedNATS(host string, port int, storeDir string, log *slog.Logger,
 		StoreDir:   storeDir,
 		MaxPayload: embeddedMaxPayload,
 		NoSigs:     true, // vellumd handles the signals and shuts the server down itself
+
+		CustomClientAuthentication: auth,
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
