@@ -1,5 +1,23 @@
 package vellum
 
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/vellum-db/vellum/authz"
+	"github.com/vellum-db/vellum/eventlog"
+	"github.com/vellum-db/vellum/projection"
+)
+
 // CodeReadOnly is the error of a write to an engine opened with
 // Options.ReadOnly (vellumd --read-only), such as a copy made by Replay.
 const CodeReadOnly = "readOnly"
@@ -11,4 +29,374 @@ func (e *Engine) writable(action string) error {
 		return nil
 	}
 	return errorf(CodeReadOnly, "cannot %s: the store is read-only (vellumd --read-only serves a copy made by `vellum replay`, which refuses every write)", action)
+}
+
+// Replay: a read-only copy of a dataset as of a point (docs/export-replay.md).
+//
+// The source engine hands out its log verbatim, page by page (EventsPage);
+// Replay writes those events, unchanged, into a new store in a directory
+// and rebuilds the projections from them. The copy's log is therefore the
+// source's prefix, event for event and hash for hash: its chain verifies
+// and its head hash equals the source's hash of the same event.
+
+// CodeDirectoryNotEmpty is the error of a replay into a directory that
+// already holds files.
+const CodeDirectoryNotEmpty = "directoryNotEmpty"
+
+// EventsOptions say which events EventsPage returns.
+type EventsOptions struct {
+	// To is the last event wanted; the zero Point is the head.
+	To Point
+	// ToSeq, when not 0, is To as resolved by an earlier page; it takes
+	// precedence over To, so that every page ends at the same event.
+	ToSeq uint64
+	// After is the sequence number of the last event already received.
+	After uint64
+	// MaxBytes ends a page once its events add up to this many bytes (at
+	// least one event is always included); 0 means 4 MiB.
+	MaxBytes int
+}
+
+// EventsPage is one page of a dataset's log.
+type EventsPage struct {
+	Dataset string `json:"dataset"`
+	// To is the sequence number of the last event of the whole replay.
+	To uint64 `json:"to"`
+	// Head is the log's head when the page was read.
+	Head uint64 `json:"head"`
+	// ACL is the dataset's acl mode as it was at event To.
+	ACL string `json:"aclMode"`
+	// Events are encoded events (eventlog's encoding, hashes included),
+	// exactly as the log stores them, from After+1 on.
+	Events [][]byte `json:"events"`
+	More   bool     `json:"more"`
+}
+
+// EventsPage returns the next page of dataset name's log up to opts.To, for
+// a replay. Only an administrator of the dataset may read it: the log holds
+// every version of every document, and it cannot be filtered without
+// breaking its hash chain.
+func (e *Engine) EventsPage(ctx context.Context, name string, p *authz.Principal, opts EventsOptions) (*EventsPage, error) {
+	d, err := e.dataset(name)
+	if err != nil {
+		return nil, err
+	}
+	if !p.HasRole(authz.RoleAdministrator, name) {
+		return nil, errorf(CodePermissionDenied, "%s may not read the log of dataset %q: replaying it needs the administrator role, since the log holds every version of every document", describe(p), name)
+	}
+	to, head := opts.ToSeq, uint64(0)
+	if to == 0 {
+		if to, head, err = d.resolve(ctx, opts.To); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := d.w.readBarrier(ctx); err != nil {
+			return nil, err
+		}
+		if head, _, err = d.log.Head(); err != nil {
+			return nil, err
+		}
+		if to > head {
+			return nil, errorf(CodeNoSuchEvent, "dataset %q has no event %d: its log ends at event %d", name, to, head)
+		}
+	}
+	page := &EventsPage{Dataset: name, To: to, Head: head, Events: [][]byte{}}
+	if page.ACL, err = e.aclAt(d, to); err != nil {
+		return nil, err
+	}
+	if opts.After >= to {
+		return page, nil
+	}
+	max := opts.MaxBytes
+	if max <= 0 {
+		max = 4 << 20
+	}
+	it, err := e.db.Pebble().NewIter(&pebble.IterOptions{
+		LowerBound: eventlog.EventKey(d.num, opts.After+1),
+		UpperBound: eventlog.EventKey(d.num, to+1),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	size := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, err
+		}
+		if len(page.Events) > 0 && size+len(v) > max {
+			page.More = true
+			break
+		}
+		page.Events = append(page.Events, bytes.Clone(v))
+		size += len(v)
+	}
+	if err := it.Error(); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// aclAt returns d's acl mode as of its event seq, from the system dataset's
+// record of d at that time (the current mode when there is none).
+func (e *Engine) aclAt(d *dataset, seq uint64) (string, error) {
+	if seq == 0 {
+		return d.info.ACL, nil
+	}
+	ev, err := d.log.Get(seq)
+	if err != nil {
+		return "", err
+	}
+	raw, ok, err := e.system.store.AtTime(datasetDocPrefix+d.name, ev.Time)
+	if err != nil || !ok {
+		return d.info.ACL, err
+	}
+	var r datasetRecord
+	if err := json.Unmarshal(raw, &r); err != nil || r.ACL == "" {
+		return d.info.ACL, nil
+	}
+	return r.ACL, nil
+}
+
+// ReplayResult describes a copy made by Replay.
+type ReplayResult struct {
+	Dataset string `json:"dataset"`
+	Dir     string `json:"dir"`
+	ACL     string `json:"aclMode"`
+	// Events is the number of events copied: the copy's log holds events 1
+	// to Events of the source.
+	Events uint64 `json:"events"`
+	// HeadHash is the hash of the copy's last event (hex), equal to the
+	// source's hash of the same event; empty for an empty copy.
+	HeadHash string `json:"headHash,omitempty"`
+	// Documents is the number of documents in the copy (every document,
+	// drafts and system documents included).
+	Documents int64 `json:"documents"`
+}
+
+// ReplayOptions configure Replay.
+type ReplayOptions struct {
+	// Logger receives the copy's engine logs; nil discards them.
+	Logger *slog.Logger
+	// Progress, if not nil, is called with the number of events written so
+	// far, every 65536 events and after the last.
+	Progress func(n uint64)
+}
+
+// EventSource calls emit with each encoded event of a replay, in order,
+// and returns emit's first error. A slice passed to emit is not kept.
+type EventSource func(ctx context.Context, emit func(raw []byte) error) error
+
+// replayBatchBytes is the size at which Replay commits a batch of events.
+const replayBatchBytes = 8 << 20
+
+// Replay builds in dir a new store holding one dataset, name (acl mode
+// acl), whose log is exactly the events src yields (verified as they come:
+// contiguous sequence numbers from 1, each PrevHash the previous Hash and
+// each Hash that of the event's contents), with its projections rebuilt
+// from them. dir must not exist or be empty; the store is dir/store, the
+// layout vellumd --data dir expects, so `vellumd --data dir --read-only`
+// serves the copy. On any failure what Replay created is removed.
+func Replay(ctx context.Context, dir, name, acl string, src EventSource, opts ReplayOptions) (res *ReplayResult, err error) {
+	if err := checkEmptyDir(dir); err != nil {
+		return nil, err
+	}
+	created := false
+	if _, statErr := os.Stat(dir); errors.Is(statErr, fs.ErrNotExist) {
+		created = true
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("replay: creating %s: %w", dir, err)
+	}
+	storeDir := filepath.Join(dir, "store")
+	defer func() {
+		if err == nil {
+			return
+		}
+		os.RemoveAll(storeDir)
+		if created {
+			os.Remove(dir)
+		}
+	}()
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+
+	// The dataset is registered as a new store registers any dataset: a
+	// transaction of the copy's own system dataset.
+	eng, err := Open(storeDir, Options{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := eng.CreateDataset(ctx, SystemPrincipal, name, acl); err != nil {
+		eng.Close()
+		return nil, err
+	}
+	num := eng.byName[name].num
+	if err := eng.Close(); err != nil {
+		return nil, err
+	}
+
+	res = &ReplayResult{Dataset: name, Dir: dir, ACL: acl}
+	if err := appendEvents(ctx, storeDir, num, src, res, opts.Progress); err != nil {
+		return nil, err
+	}
+
+	// Open the copy as vellumd --read-only will and check it: the chain
+	// verifies and ends where the source's did.
+	eng, err = Open(storeDir, Options{Logger: logger, ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Close()
+	n, err := eng.Verify(ctx, name, nil)
+	if err != nil {
+		return nil, fmt.Errorf("replay: the copy does not verify: %w", err)
+	}
+	if n != res.Events {
+		return nil, fmt.Errorf("replay: the copy holds %d events, %d were written", n, res.Events)
+	}
+	d, err := eng.dataset(name)
+	if err != nil {
+		return nil, err
+	}
+	err = d.store.Scan(projection.Raw, func(string, []byte) error { res.Documents++; return nil })
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// appendEvents writes src's events into the log of dataset num of the store
+// in storeDir, then rebuilds the dataset's projections.
+func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSource, res *ReplayResult, progress func(uint64)) error {
+	db, err := eventlog.Open(storeDir, &eventlog.Options{MemTableSize: 64 << 20, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log := db.Log(num)
+	pdb := db.Pebble()
+	b := pdb.NewBatch()
+	defer func() { b.Close() }()
+	var (
+		prev [32]byte
+		ev   *eventlog.Event
+	)
+	err = src(ctx, func(raw []byte) error {
+		want := res.Events + 1
+		e, err := eventlog.DecodeEvent(raw)
+		if err != nil {
+			return fmt.Errorf("replay: event %d as received: %w", want, err)
+		}
+		ev = e
+		if ev.Seq != want {
+			return &Error{Code: "hashChainBroken", Description: fmt.Sprintf("replay: expected event %d, received event %d", want, ev.Seq)}
+		}
+		if ev.PrevHash != prev {
+			return &Error{Code: "hashChainBroken", Description: fmt.Sprintf("replay: event %d's prevHash %x is not the hash %x of event %d", want, ev.PrevHash, prev, want-1)}
+		}
+		stored := ev.Hash
+		if err := log.Append(b, ev); err != nil {
+			return err
+		}
+		if ev.Hash != stored {
+			return &Error{Code: "hashChainBroken", Description: fmt.Sprintf("replay: event %d's hash %x is not the hash %x of its contents: the source log was altered (run `vellum verify`)", want, stored, ev.Hash)}
+		}
+		prev = ev.Hash
+		res.Events = want
+		if b.Len() >= replayBatchBytes {
+			if err := b.Commit(pebble.NoSync); err != nil {
+				return err
+			}
+			b.Reset()
+		}
+		if progress != nil && want%65536 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			progress(want)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	if progress != nil {
+		progress(res.Events)
+	}
+	if res.Events > 0 {
+		res.HeadHash = hex.EncodeToString(prev[:])
+	}
+	store, err := projection.Open(db, num)
+	if err != nil {
+		return err
+	}
+	return store.Rebuild(ctx)
+}
+
+// checkEmptyDir returns nil if dir does not exist or is an empty directory.
+func checkEmptyDir(dir string) error {
+	if dir == "" {
+		return errorf(CodeInvalidRequest, "no directory to replay into")
+	}
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return &Error{Code: CodeDirectoryNotEmpty, Description: fmt.Sprintf("cannot replay into %s: %v", dir, err)}
+	case len(entries) > 0:
+		return &Error{Code: CodeDirectoryNotEmpty, Description: fmt.Sprintf("cannot replay into %s: it holds %d entries (such as %q); name a new or empty directory", dir, len(entries), entries[0].Name())}
+	}
+	return nil
+}
+
+// ReplayTo copies dataset name as of point to into dir (see Replay),
+// reading this engine's log directly: the library form of `vellum replay`.
+func (e *Engine) ReplayTo(ctx context.Context, name string, p *authz.Principal, to Point, dir string, opts ReplayOptions) (*ReplayResult, error) {
+	if err := checkEmptyDir(dir); err != nil {
+		return nil, err
+	}
+	first, err := e.EventsPage(ctx, name, p, EventsOptions{To: to, MaxBytes: 1})
+	if err != nil {
+		return nil, err
+	}
+	src := func(ctx context.Context, emit func([]byte) error) error {
+		return PageEvents(ctx, first, func(ctx context.Context, after uint64) (*EventsPage, error) {
+			return e.EventsPage(ctx, name, p, EventsOptions{ToSeq: first.To, After: after})
+		}, emit)
+	}
+	return Replay(ctx, dir, name, first.ACL, src, opts)
+}
+
+// PageEvents emits the events of first and of the pages that next returns
+// (given the sequence number of the last event received) until the replay's
+// last event: the loop shared by ReplayTo and the transport's clients.
+func PageEvents(ctx context.Context, first *EventsPage, next func(ctx context.Context, after uint64) (*EventsPage, error), emit func([]byte) error) error {
+	page := first
+	var after uint64
+	for {
+		for _, raw := range page.Events {
+			if err := emit(raw); err != nil {
+				return err
+			}
+			after++
+		}
+		if after >= first.To {
+			return nil
+		}
+		if len(page.Events) == 0 {
+			return fmt.Errorf("replay: the source sent an empty page at event %d of %d", after, first.To)
+		}
+		var err error
+		if page, err = next(ctx, after); err != nil {
+			return err
+		}
+	}
 }

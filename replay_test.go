@@ -1,0 +1,195 @@
+package vellum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/vellum-db/vellum/authz"
+	"github.com/vellum-db/vellum/eventlog"
+)
+
+// TestReplay copies a dataset as of several points and checks each copy:
+// the same events (sequence numbers, transaction ids, hashes) as the
+// source's prefix, documents equal to the source's export at that point,
+// the acl mode of the time, a verifying chain, and read-only refusal of
+// every write.
+func TestReplay(t *testing.T) {
+	e := newTestEngine(t, "blog")
+	ctx := context.Background()
+	var txids []string
+	for i := range 40 {
+		body := fmt.Sprintf(`{"mutations":[{"createOrReplace":{"_id":"post-%d","_type":"post","n":%d,"body":%q}}]}`, i%7, i, strings.Repeat("x", 50*i))
+		if i%9 == 8 {
+			body = fmt.Sprintf(`{"mutations":[{"delete":{"id":"post-%d"}}]}`, (i+1)%7)
+		}
+		txids = append(txids, mustTransact(t, e, "blog", body).TransactionID)
+	}
+	if _, err := e.SetDatasetACL(ctx, SystemPrincipal, "blog", "private"); err != nil {
+		t.Fatal(err)
+	}
+	mustTransact(t, e, "blog", `{"mutations":[{"create":{"_id":"late","_type":"post"}}]}`)
+	head := headSeq(t, e, "blog")
+
+	for _, c := range []struct {
+		to      Point
+		wantSeq uint64
+		acl     string
+	}{
+		{Point{Seq: 1}, 1, "public"},
+		{Point{TxID: txids[20]}, 21, "public"},
+		{Point{}, head, "private"},
+	} {
+		t.Run(c.to.String(), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "copy")
+			res, err := e.ReplayTo(ctx, "blog", SystemPrincipal, c.to, dir, ReplayOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Events != c.wantSeq || res.ACL != c.acl {
+				t.Errorf("copied %d events with acl %q, want %d and %q", res.Events, res.ACL, c.wantSeq, c.acl)
+			}
+			cp, err := Open(filepath.Join(dir, "store"), Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cp.Close()
+			src, _ := e.dataset("blog")
+			dst, err := cp.dataset("blog")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for seq := uint64(1); seq <= c.wantSeq; seq++ {
+				a, err1 := src.log.Get(seq)
+				b, err2 := dst.log.Get(seq)
+				if err1 != nil || err2 != nil {
+					t.Fatalf("event %d: %v, %v", seq, err1, err2)
+				}
+				if a.TxID != b.TxID || a.Hash != b.Hash || a.PrevHash != b.PrevHash || !a.Time.Equal(b.Time) {
+					t.Fatalf("event %d differs: %s %x / %s %x", seq, a.TxID, a.Hash, b.TxID, b.Hash)
+				}
+			}
+			if _, err := dst.log.Get(c.wantSeq + 1); err == nil {
+				t.Errorf("the copy holds event %d, beyond the point", c.wantSeq+1)
+			}
+			if n, err := cp.Verify(ctx, "blog", nil); err != nil || n != c.wantSeq {
+				t.Errorf("Verify of the copy: %d, %v", n, err)
+			}
+			want, _, err := exportIDs(t, e, "blog", SystemPrincipal, ExportOptions{At: Point{Seq: c.wantSeq}, System: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := exportIDs(t, cp, "blog", SystemPrincipal, ExportOptions{System: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") || int64(len(got)) != res.Documents {
+				t.Errorf("copy holds %v (%d reported), source at the point %v", got, res.Documents, want)
+			}
+			for _, id := range got {
+				a, _, _ := src.store.AtSeq(id, c.wantSeq)
+				b, _, _ := dst.store.Get(id, 0)
+				if string(a) != string(b) {
+					t.Errorf("%s: copy %s, source at the point %s", id, b, a)
+				}
+			}
+			// The copy refuses every write, and says why.
+			for what, err := range map[string]error{
+				"transact": func() error {
+					_, err := cp.Transact(ctx, "blog", SystemPrincipal, []byte(`{"mutations":[{"create":{"_id":"x","_type":"t"}}]}`))
+					return err
+				}(),
+				"create dataset": func() error { _, err := cp.CreateDataset(ctx, SystemPrincipal, "other", ""); return err }(),
+				"create token": func() error {
+					_, _, err := cp.CreateToken(ctx, SystemPrincipal, "ci", "editor", "")
+					return err
+				}(),
+				"acl": func() error { _, err := cp.SetDatasetACL(ctx, SystemPrincipal, "blog", "public"); return err }(),
+			} {
+				if ve := AsError(err); ve == nil || ve.Code != CodeReadOnly || !strings.Contains(ve.Description, "read-only") {
+					t.Errorf("%s on the copy: %v, want a readOnly error", what, err)
+				}
+			}
+			// A dry run writes nothing and is allowed.
+			if _, err := cp.Transact(ctx, "blog", SystemPrincipal, []byte(`{"dryRun":true,"mutations":[{"create":{"_id":"x","_type":"t"}}]}`)); err != nil {
+				t.Errorf("dry run on the copy: %v", err)
+			}
+		})
+	}
+}
+
+func TestReplayBadInput(t *testing.T) {
+	e := newTestEngine(t, "blog")
+	ctx := context.Background()
+	mustTransact(t, e, "blog", `{"mutations":[{"create":{"_id":"a","_type":"t"}}]}`)
+	full := t.TempDir()
+	if err := os.WriteFile(filepath.Join(full, "keep.txt"), []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		p    *authz.Principal
+		to   Point
+		dir  string
+		code string
+	}{
+		{"non-empty dir", SystemPrincipal, Point{}, full, CodeDirectoryNotEmpty},
+		{"unknown transaction", SystemPrincipal, Point{TxID: "nope"}, "", CodeUnknownTransaction},
+		{"beyond the head", SystemPrincipal, Point{Seq: 9}, "", CodeNoSuchEvent},
+		{"not an administrator", &authz.Principal{ID: "alice", Authenticated: true, Roles: []authz.RoleAssignment{{Role: authz.RoleEditor}}}, Point{}, "", CodePermissionDenied},
+	} {
+		dir := c.dir
+		if dir == "" {
+			dir = filepath.Join(t.TempDir(), "copy")
+		}
+		_, err := e.ReplayTo(ctx, "blog", c.p, c.to, dir, ReplayOptions{})
+		if ve := AsError(err); ve.Code != c.code {
+			t.Errorf("%s: %v, want %s", c.name, err, c.code)
+		}
+		if c.dir == "" {
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s: the directory was left behind (%v)", c.name, err)
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(full, "keep.txt")); err != nil || string(b) != "mine" {
+		t.Errorf("the non-empty directory was touched: %q, %v", b, err)
+	}
+}
+
+// TestReplayCatchesAlteredLog: an event altered in the source's Pebble
+// store stops the replay with hashChainBroken, and nothing is left.
+func TestReplayCatchesAlteredLog(t *testing.T) {
+	e := newTestEngine(t, "blog")
+	ctx := context.Background()
+	for i := range 5 {
+		mustTransact(t, e, "blog", fmt.Sprintf(`{"mutations":[{"create":{"_id":"d%d","_type":"t","v":"original"}}]}`, i))
+	}
+	d, _ := e.dataset("blog")
+	key := eventlog.EventKey(d.num, 3)
+	v, closer, err := e.pebbleDB().Get(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	altered := []byte(strings.Replace(string(v), "original", "tampered", 1))
+	closer.Close()
+	if string(altered) == string(v) {
+		t.Fatal("the event does not hold the document text")
+	}
+	if err := e.pebbleDB().Set(key, altered, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "copy")
+	_, err = e.ReplayTo(ctx, "blog", SystemPrincipal, Point{}, dir, ReplayOptions{})
+	if ve := AsError(err); ve.Code != "hashChainBroken" || !strings.Contains(ve.Description, "event 3") {
+		t.Errorf("replay of an altered log: %v", err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the directory was left behind (%v)", err)
+	}
+}
