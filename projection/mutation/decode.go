@@ -83,6 +83,15 @@ const MaxMutations = 10000
 // documents become float64. The error is an *Error whose Index names the
 // mutation at fault (-1 for the transaction as a whole).
 func DecodeTransaction(data []byte) (*Transaction, error) {
+	if tx, ok := decodeFast(data); ok {
+		return tx, nil
+	}
+	return decodeTransaction(data)
+}
+
+// decodeTransaction is the general decoder: it decodes every valid
+// transaction and words every error.
+func decodeTransaction(data []byte) (*Transaction, error) {
 	// One pass over the transaction: its members are read in order and
 	// each mutation is cut out once.
 	dec := json.NewDecoder(bytes.NewReader(data))
