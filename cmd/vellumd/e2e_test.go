@@ -212,39 +212,73 @@ func accessControl(t *testing.T, c *cli, secretFile string) []string {
 }
 
 // TestExternalNATS runs vellumd against a separately started NATS server
-// (--nats-url) and sends it a request through the CLI.
+// (--nats-url), with and without JetStream, and sends it requests through
+// the CLI. Writes commit either way; with JetStream the dataset's event
+// stream is on the external server.
 func TestExternalNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binaries; skipped with -short")
 	}
 	bin := buildBinaries(t)
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS server not ready")
-	}
-	defer ns.Shutdown()
+	for _, jetStream := range []bool{true, false} {
+		t.Run(fmt.Sprintf("jetstream=%v", jetStream), func(t *testing.T) {
+			opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true}
+			if jetStream {
+				opts.JetStream, opts.StoreDir = true, t.TempDir()
+			}
+			ns, err := server.NewServer(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			go ns.Start()
+			if !ns.ReadyForConnections(10 * time.Second) {
+				t.Fatal("NATS server not ready")
+			}
+			defer ns.Shutdown()
 
-	data := t.TempDir()
-	d := startDaemon(t, bin, data, "--nats-url", ns.ClientURL())
-	defer d.stop(t)
-	if d.url != ns.ClientURL() {
-		t.Errorf("vellumd reports NATS URL %s, want the external %s", d.url, ns.ClientURL())
+			data := t.TempDir()
+			d := startDaemon(t, bin, data, "--nats-url", ns.ClientURL())
+			defer d.stop(t)
+			if d.url != ns.ClientURL() {
+				t.Errorf("vellumd reports NATS URL %s, want the external %s", d.url, ns.ClientURL())
+			}
+			if _, err := os.Stat(filepath.Join(data, "nats")); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("with --nats-url, vellumd still made an embedded server's directory (%v)", err)
+			}
+			token, err := os.ReadFile(filepath.Join(data, "admin.token"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cli := &cli{t: t, bin: filepath.Join(bin, "vellum"), env: []string{
+				"VELLUM_SERVER=" + ns.ClientURL(), "VELLUM_TOKEN=" + strings.TrimSpace(string(token)), "VELLUM_DATASET=ext",
+			}}
+			wantJSON(t, cli.ok("", "dataset", "create", "ext", "--acl", "private"), map[string]any{"name": "ext", "aclMode": "private"})
+			var res struct{ TransactionID string }
+			out := cli.ok(`{"mutations":[{"create":{"_id":"a","_type":"t"}}]}`, "mutate")
+			if err := json.Unmarshal([]byte(out), &res); err != nil || res.TransactionID == "" {
+				t.Fatalf("mutate printed %q (%v)", out, err)
+			}
+			out = cli.ok(`{"mutations":[{"create":{"_id":"b","_type":"t"}}]}`, "mutate")
+			if err := json.Unmarshal([]byte(out), &res); err != nil || res.TransactionID == "" {
+				t.Fatalf("mutate printed %q (%v)", out, err)
+			}
+			if !jetStream {
+				for deadline := time.Now().Add(20 * time.Second); !strings.Contains(d.logs(), "event stream interrupted") && time.Now().Before(deadline); {
+					time.Sleep(20 * time.Millisecond)
+				}
+				if !strings.Contains(d.logs(), "event stream interrupted") {
+					t.Errorf("without JetStream on the external server, vellumd did not say that events are not published\n%s", d.logs())
+				}
+				return
+			}
+			// The external server has no admin user: any connection reads the stream.
+			msgs := waitStream(t, ns.ClientURL(), "", "ext", res.TransactionID)
+			checkStream(t, msgs)
+			if len(msgs) != 2 || msgs[0].body.DocumentIDs[0] != "a" || msgs[1].body.DocumentIDs[0] != "b" {
+				t.Errorf("the external stream holds %+v, want the two transactions", msgs)
+			}
+		})
 	}
-	if _, err := os.Stat(filepath.Join(data, "nats")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("with --nats-url, vellumd still made an embedded server's directory (%v)", err)
-	}
-	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli := &cli{t: t, bin: filepath.Join(bin, "vellum"), env: []string{
-		"VELLUM_SERVER=" + ns.ClientURL(), "VELLUM_TOKEN=" + strings.TrimSpace(string(token)),
-	}}
-	wantJSON(t, cli.ok("", "dataset", "create", "ext", "--acl", "private"), map[string]any{"name": "ext", "aclMode": "private"})
 }
 
 var (
