@@ -1,0 +1,185 @@
+package natsapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nats-io/nats.go/micro"
+	"github.com/vellum-db/vellum"
+	"github.com/vellum-db/vellum/authz"
+)
+
+// Export and replay over NATS (docs/export-replay.md). A NATS message is
+// limited (1 MiB by default), so both are paged: each request names where
+// the previous page ended, and the first page fixes the point every later
+// page shows, so a long export or replay sees one consistent state however
+// many writes happen meanwhile. The client drives the loop; a page that
+// times out can be asked for again.
+const (
+	subjectExport = datasetPrefix + "*.export"
+	subjectEvents = datasetPrefix + "*.events"
+	opExport      = "export"
+	opEvents      = "events"
+)
+
+// ExportSubject returns the subject of dataset's export endpoint.
+func ExportSubject(dataset string) (string, error) { return datasetSubject(dataset, opExport) }
+
+// EventsSubject returns the subject of dataset's log-reading (replay)
+// endpoint.
+func EventsSubject(dataset string) (string, error) { return datasetSubject(dataset, opEvents) }
+
+// ExportRequest asks for one page of an export.
+type ExportRequest struct {
+	// At is the point exported: "" (the head), an event sequence number, an
+	// RFC 3339 time or a transaction id. Ignored once Seq is set.
+	At string `json:"at,omitempty"`
+	// Seq is the page's point as the first page answered it (0 on the
+	// first request).
+	Seq uint64 `json:"seq,omitempty"`
+	// After is the id of the last document received ("" on the first).
+	After    string `json:"after,omitempty"`
+	NoDrafts bool   `json:"noDrafts,omitempty"`
+	System   bool   `json:"system,omitempty"`
+	// MaxBytes bounds the page's documents; 0 (or more than the server's
+	// NATS payload allows) means as much as a message can carry.
+	MaxBytes int `json:"maxBytes,omitempty"`
+}
+
+// EventsRequest asks for one page of a dataset's log, for a replay.
+type EventsRequest struct {
+	// To is the last event wanted: "" (the head), an event sequence number,
+	// an RFC 3339 time or a transaction id. Ignored once ToSeq is set.
+	To string `json:"to,omitempty"`
+	// ToSeq is To as the first page answered it (0 on the first request).
+	ToSeq uint64 `json:"toSeq,omitempty"`
+	// After is the sequence number of the last event received.
+	After    uint64 `json:"after,omitempty"`
+	MaxBytes int    `json:"maxBytes,omitempty"`
+}
+
+// pageBytes is the payload a page may fill: what the connection allows,
+// less room for the envelope, and at most want when want > 0. inflate is
+// 4/3 for base64-encoded content.
+func (s *Server) pageBytes(want int, base64 bool) int {
+	max := int(s.nc.MaxPayload()) - 16<<10
+	if base64 {
+		max = max / 4 * 3
+	}
+	if want > 0 && want < max {
+		return want
+	}
+	return max
+}
+
+func (s *Server) exportPage(ctx context.Context, p *authz.Principal, req micro.Request) ([]byte, error) {
+	dataset, err := datasetFromSubject(req.Subject(), opExport)
+	if err != nil {
+		return nil, err
+	}
+	var r ExportRequest
+	if err := decodeStrict(req.Data(), &r, `{"at":"<seq|time|txid>","seq":N,"after":"<id>","noDrafts":bool,"system":bool,"maxBytes":N}`); err != nil {
+		return nil, err
+	}
+	at, err := vellum.ParsePoint(r.At)
+	if err != nil {
+		return nil, err
+	}
+	page, err := s.eng.ExportPage(ctx, dataset, p, vellum.ExportOptions{
+		At: at, Seq: r.Seq, After: r.After, NoDrafts: r.NoDrafts, System: r.System,
+		MaxBytes: s.pageBytes(r.MaxBytes, false),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.fitPage(page, func() string {
+		var doc struct {
+			ID string `json:"_id"`
+		}
+		json.Unmarshal(page.Documents[0], &doc)
+		return fmt.Sprintf("document %q", doc.ID)
+	})
+}
+
+func (s *Server) eventsPage(ctx context.Context, p *authz.Principal, req micro.Request) ([]byte, error) {
+	dataset, err := datasetFromSubject(req.Subject(), opEvents)
+	if err != nil {
+		return nil, err
+	}
+	var r EventsRequest
+	if err := decodeStrict(req.Data(), &r, `{"to":"<seq|time|txid>","toSeq":N,"after":N,"maxBytes":N}`); err != nil {
+		return nil, err
+	}
+	to, err := vellum.ParsePoint(r.To)
+	if err != nil {
+		return nil, err
+	}
+	page, err := s.eng.EventsPage(ctx, dataset, p, vellum.EventsOptions{
+		To: to, ToSeq: r.ToSeq, After: r.After, MaxBytes: s.pageBytes(r.MaxBytes, true),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.fitPage(page, func() string { return fmt.Sprintf("event %d", r.After+1) })
+}
+
+// fitPage encodes a page, or explains that its one item is larger than a
+// NATS message may be.
+func (s *Server) fitPage(page any, first func() string) ([]byte, error) {
+	body, err := marshal(page)
+	if err != nil {
+		return nil, err
+	}
+	if max := s.nc.MaxPayload(); int64(len(body)) > max {
+		return nil, &vellum.Error{Code: "documentTooLarge", Description: fmt.Sprintf(
+			"%s needs a %d-byte message, more than the %d bytes the NATS server allows (raise its max_payload)", first(), len(body), max)}
+	}
+	return body, nil
+}
+
+// ExportPage asks for one page of an export of dataset.
+func (c *Client) ExportPage(ctx context.Context, dataset string, r ExportRequest) (*vellum.ExportPage, error) {
+	subject, err := ExportSubject(dataset)
+	if err != nil {
+		return nil, err
+	}
+	var page vellum.ExportPage
+	if err := c.call(ctx, subject, r, &page, "an export page"); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
+// Export asks for every page of an export of dataset, in order, and calls
+// fn with each document. It returns the point (sequence number) exported.
+func (c *Client) Export(ctx context.Context, dataset string, r ExportRequest, fn func(doc json.RawMessage) error) (uint64, error) {
+	for {
+		page, err := c.ExportPage(ctx, dataset, r)
+		if err != nil {
+			return r.Seq, err
+		}
+		for _, d := range page.Documents {
+			if err := fn(d); err != nil {
+				return page.Seq, err
+			}
+		}
+		if !page.More {
+			return page.Seq, nil
+		}
+		r.Seq, r.After = page.Seq, page.Next
+	}
+}
+
+// EventsPage asks for one page of dataset's log, for a replay.
+func (c *Client) EventsPage(ctx context.Context, dataset string, r EventsRequest) (*vellum.EventsPage, error) {
+	subject, err := EventsSubject(dataset)
+	if err != nil {
+		return nil, err
+	}
+	var page vellum.EventsPage
+	if err := c.call(ctx, subject, r, &page, "a page of events"); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}

@@ -1,0 +1,222 @@
+package natsapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/vellum-db/vellum"
+	"github.com/vellum-db/vellum/authz"
+	"github.com/vellum-db/vellum/transport/natsapi"
+)
+
+// smallPayload is the NATS message limit of these tests: an export or a
+// replay of a few hundred kilobytes then takes many pages.
+const smallPayload = 32 << 10
+
+// newPagingFixture is a real NATS server with a small max_payload, the real
+// engine and the service, with an administrator client and an anonymous
+// one.
+func newPagingFixture(t *testing.T) (eng *vellum.Engine, admin, anon *natsapi.Client) {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true, MaxPayload: smallPayload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("embedded NATS server not ready")
+	}
+	eng, err = vellum.Open(t.TempDir(), vellum.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := natsapi.Serve(svc, eng, natsapi.Options{Auth: natsapi.AdminToken(testToken, &authz.Authenticator{Tokens: eng})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		nc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Close(ctx)
+		svc.Close()
+		eng.Close()
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return eng, natsapi.NewClient(nc, testToken), natsapi.NewClient(nc, "")
+}
+
+// TestExportAndReplayInPages exports and replays a dataset several times
+// larger than a NATS message, and checks that the pages add up to exactly
+// what the engine holds, consistent across writes made in between.
+func TestExportAndReplayInPages(t *testing.T) {
+	eng, admin, anon := newPagingFixture(t)
+	ctx := ctxT(t)
+	if _, err := eng.CreateDataset(ctx, vellum.SystemPrincipal, "blog", "public"); err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("lorem ipsum ", 80)
+	var mid string
+	for i := range 300 {
+		tx := fmt.Sprintf(`{"mutations":[{"createOrReplace":{"_id":"post-%03d","_type":"post","n":%d,"body":%q}},{"create":{"_id":"secret.s%03d","_type":"s"}}]}`, i%200, i, body, i)
+		res, err := eng.Transact(ctx, "blog", vellum.SystemPrincipal, []byte(tx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 150 {
+			mid = res.TransactionID
+		}
+	}
+
+	var want []string
+	seq, _, err := eng.Export(ctx, "blog", vellum.SystemPrincipal, vellum.ExportOptions{At: vellum.Point{TxID: mid}}, func(doc []byte) error {
+		want = append(want, string(doc))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Page by page, with a write between the first and the second page.
+	var got []string
+	r := natsapi.ExportRequest{At: mid}
+	pages := 0
+	for {
+		page, err := admin.ExportPage(ctx, "blog", r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if page.Seq != seq {
+			t.Fatalf("page %d shows event %d, want %d", pages, page.Seq, seq)
+		}
+		for _, d := range page.Documents {
+			got = append(got, string(d))
+		}
+		if pages == 1 {
+			if _, err := eng.Transact(ctx, "blog", vellum.SystemPrincipal, []byte(`{"mutations":[{"delete":{"id":"post-199"}}]}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !page.More {
+			break
+		}
+		r.Seq, r.After = page.Seq, page.Next
+	}
+	if pages < 5 {
+		t.Errorf("%d pages for %d documents of ~1 KiB under a %d-byte message limit", pages, len(got), smallPayload)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the pages hold %d documents, the engine's export %d (or they differ)", len(got), len(want))
+	}
+
+	// Everyone sees only the root path, through the same pages.
+	n := 0
+	if _, err := anon.Export(ctx, "blog", natsapi.ExportRequest{}, func(doc json.RawMessage) error {
+		if strings.Contains(string(doc), `"secret.`) {
+			t.Errorf("everyone exported %s", doc)
+		}
+		n++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 199 {
+		t.Errorf("everyone exported %d documents, want 199", n)
+	}
+
+	// Replay through the pages: the copy holds the source's prefix.
+	first, err := admin.EventsPage(ctx, "blog", natsapi.EventsRequest{To: mid})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.To != 151 || first.ACL != "public" {
+		t.Fatalf("first page: to %d, acl %q", first.To, first.ACL)
+	}
+	src := func(ctx context.Context, emit func([]byte) error) error {
+		return vellum.PageEvents(ctx, first, func(ctx context.Context, after uint64) (*vellum.EventsPage, error) {
+			return admin.EventsPage(ctx, "blog", natsapi.EventsRequest{ToSeq: first.To, After: after})
+		}, emit)
+	}
+	dir := filepath.Join(t.TempDir(), "copy")
+	res, err := vellum.Replay(ctx, dir, "blog", first.ACL, src, vellum.ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(t.TempDir(), "local")
+	direct, err := eng.ReplayTo(ctx, "blog", vellum.SystemPrincipal, vellum.Point{Seq: 151}, local, vellum.ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != 151 || res.HeadHash != direct.HeadHash || res.Documents != direct.Documents || res.Documents != int64(len(want)) {
+		t.Errorf("replay over NATS %+v, direct %+v", res, direct)
+	}
+}
+
+func TestExportAndEventsErrors(t *testing.T) {
+	eng, admin, anon := newPagingFixture(t)
+	ctx := ctxT(t)
+	if _, err := eng.CreateDataset(ctx, vellum.SystemPrincipal, "blog", "public"); err != nil {
+		t.Fatal(err)
+	}
+	big := fmt.Sprintf(`{"mutations":[{"create":{"_id":"big","_type":"t","body":%q}}]}`, strings.Repeat("x", 2*smallPayload))
+	if _, err := eng.Transact(ctx, "blog", vellum.SystemPrincipal, []byte(big)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		call func() error
+		code string
+		say  string
+	}{
+		{"unknown transaction", func() error {
+			_, err := admin.ExportPage(ctx, "blog", natsapi.ExportRequest{At: "no-such-tx"})
+			return err
+		}, "unknownTransaction", "no-such-tx"},
+		{"malformed time", func() error {
+			_, err := admin.EventsPage(ctx, "blog", natsapi.EventsRequest{To: "2026-02-30T00:00:00Z"})
+			return err
+		}, "invalidTime", "RFC 3339"},
+		{"time before the dataset", func() error {
+			_, err := admin.ExportPage(ctx, "blog", natsapi.ExportRequest{At: "2001-01-01T00:00:00Z"})
+			return err
+		}, "timeBeforeDataset", "did not exist yet"},
+		{"everyone reads no log", func() error {
+			_, err := anon.EventsPage(ctx, "blog", natsapi.EventsRequest{})
+			return err
+		}, "permissionDenied", "administrator"},
+		{"a document larger than a message", func() error {
+			_, err := admin.ExportPage(ctx, "blog", natsapi.ExportRequest{})
+			return err
+		}, "documentTooLarge", `document "big"`},
+		{"an event larger than a message", func() error {
+			_, err := admin.EventsPage(ctx, "blog", natsapi.EventsRequest{})
+			return err
+		}, "documentTooLarge", "event 1"},
+		{"unknown dataset", func() error {
+			_, err := admin.ExportPage(ctx, "nope", natsapi.ExportRequest{})
+			return err
+		}, "unknownDataset", "nope"},
+	} {
+		err := c.call()
+		ve, ok := err.(*vellum.Error)
+		if !ok || ve.Code != c.code || !strings.Contains(ve.Description, c.say) {
+			t.Errorf("%s: %v; want %s saying %q", c.name, err, c.code, c.say)
+		}
+	}
+}
