@@ -262,6 +262,21 @@ func excerpt(b []byte) string {
 	return strconv.Quote(string(b))
 }
 
+// diffExcerpts shows where a and b differ: both from a little before their
+// first differing byte.
+func diffExcerpts(a, b []byte) (string, string) {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	start := max(0, i-40)
+	prefix := ""
+	if start > 0 {
+		prefix = "…"
+	}
+	return prefix + excerpt(a[start:]), prefix + excerpt(b[start:])
+}
+
 // checkDocs compares the current documents with the expected ones.
 func (v *verifier) checkDocs() error {
 	it, err := v.snap.NewIter(&pebble.IterOptions{
@@ -298,11 +313,11 @@ func (v *verifier) checkDocs() error {
 			v.mismatch(min(d.seq, h.seq), "documents", id, "the version written by event "+strconv.FormatUint(d.seq, 10),
 				"the version of event "+strconv.FormatUint(h.seq, 10))
 		case v.sum(doc) != d.sum:
-			expected := "the version written by event " + strconv.FormatUint(d.seq, 10)
+			expected, found := "the version written by event "+strconv.FormatUint(d.seq, 10), excerpt(doc)
 			if d.body != nil {
-				expected = excerpt(d.body)
+				expected, found = diffExcerpts(d.body, doc)
 			}
-			v.mismatch(d.seq, "documents", id, expected, excerpt(doc))
+			v.mismatch(d.seq, "documents", id, expected, found)
 		}
 	}
 	if err := it.Error(); err != nil {
