@@ -14,7 +14,9 @@ import (
 )
 
 // The user names with a meaning of their own. Any other user name must be
-// the connection's inbox prefix (natsapi.ValidateInboxPrefix).
+// the connection's inbox prefix (natsapi.ValidateInboxPrefix); without a
+// user name, a token is taken as the prefix (the nats CLI sends a --user
+// given without --password as a token).
 const (
 	// AdminUser connects with the daemon's administrator token as its
 	// password and may publish and subscribe to anything: for trusted
@@ -108,11 +110,10 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 }
 
 var (
-	errNotClient    = errors.New("only client connections are accepted")
-	errBadPassword  = errors.New("wrong password for a reserved user name")
-	errNoAdmin      = errors.New("the admin user is disabled")
-	errNoUser       = errors.New("no user name: a client declares its inbox prefix (_INBOX.<secret>) as its user name")
-	errTokenRefused = errors.New("token authentication is not used: connect with a user name")
+	errNotClient   = errors.New("only client connections are accepted")
+	errBadPassword = errors.New("wrong password for a reserved user name")
+	errNoAdmin     = errors.New("the admin user is disabled")
+	errNoUser      = errors.New("no user name: a client declares its inbox prefix (_INBOX.<secret>) as its user name")
 )
 
 func (a *Authenticator) admit(c server.ClientAuthentication) (*server.User, error) {
@@ -140,17 +141,19 @@ func (a *Authenticator) admit(c server.ClientAuthentication) (*server.User, erro
 			return nil, errBadPassword
 		}
 		return &server.User{Username: AdminUser}, nil
-	case "":
-		if o.Token != "" {
-			return nil, errTokenRefused
-		}
-		return nil, errNoUser
 	}
-	if err := natsapi.ValidateInboxPrefix(o.Username); err != nil {
+	prefix := o.Username
+	if prefix == "" {
+		// The nats CLI sends a --user without --password as a token.
+		if prefix = o.Token; prefix == "" {
+			return nil, errNoUser
+		}
+	}
+	if err := natsapi.ValidateInboxPrefix(prefix); err != nil {
 		// The error names the prefix; it is no secret once it is invalid.
 		return nil, err
 	}
-	return &server.User{Username: registeredClient, Permissions: ClientPermissions(o.Username)}, nil
+	return &server.User{Username: registeredClient, Permissions: ClientPermissions(prefix)}, nil
 }
 
 // matches compares password with a digest in constant time.
