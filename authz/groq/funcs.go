@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/decls"
 	"cel.dev/cel-go/common/types"
@@ -110,7 +111,7 @@ var library = []fnDef{
 		if kindOf(v) != kArray {
 			return types.NullValue
 		}
-		return types.Double(listLen(v))
+		return countVal(listLen(v))
 	}},
 	{heavy: true, name: "length", arity: 1, impl: func(v ref.Val) ref.Val {
 		switch kindOf(v) {
@@ -239,6 +240,16 @@ func costTrackers() []cost.TrackerOption {
 		if !d.heavy {
 			continue
 		}
+		if selfCharged[d.name] || d.name == "match" || d.name == "matchScore" {
+			name := d.name
+			opts = append(opts, cost.OverloadTracker("groq_"+name, func(args []ref.Val, result ref.Val) *uint64 {
+				if len(args) != 2 {
+					return costPtr(1)
+				}
+				return costPtr(dynamicCost(name, args[0], args[1]))
+			}))
+			continue
+		}
 		opts = append(opts, cost.OverloadTracker("groq_"+d.name, func(args []ref.Val, result ref.Val) *uint64 {
 			c := uint64(1) + sizeOf(result)
 			for _, a := range args {
@@ -250,10 +261,27 @@ func costTrackers() []cost.TrackerOption {
 					c += sizeOf(args[0]) * sizeOf(args[1])
 				}
 			}
-			return &c
+			return costPtr(c)
 		}))
 	}
 	return opts
+}
+
+// costs holds the small costs, so that a cost tracker's answer does not
+// allocate (the tracker only reads it).
+var costs = func() *[1024]uint64 {
+	var t [1024]uint64
+	for i := range t {
+		t[i] = uint64(i)
+	}
+	return &t
+}()
+
+func costPtr(c uint64) *uint64 {
+	if c < uint64(len(costs)) {
+		return &costs[c]
+	}
+	return &c
 }
 
 // estimator gives CEL's static cost estimation the cost of the library:
@@ -282,14 +310,23 @@ func (estimator) EstimateCallCost(function, overloadID string, target *cost.AstN
 	switch overloadID {
 	case "groq_inPath":
 		// A pattern of literal segments, optionally ending in **, reads at
-		// most len(pattern) bytes of the string.
+		// most len(pattern) bytes of the string. Other literal patterns
+		// are regular expressions, linear in the string: the call charges
+		// that part at run time (dynamicCost).
 		if len(args) == 2 {
 			if c := args[1].Expr().AsLiteral(); c != nil {
-				if p, ok := c.(types.String); ok && prefixPattern(string(p)) {
+				if p, ok := c.(types.String); ok {
 					n := 1 + uint64(len(p))/16
 					return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: n}}
 				}
 			}
+		}
+	case "groq_attrMatch":
+		// A literal specification (the translation always emits one): the
+		// call charges its work, linear in the text, at run time
+		// (dynamicCost); what remains is constant.
+		if len(args) == 2 && literalStrings(args[1].Expr()) {
+			return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: 1}}
 		}
 	case "groq_isIn":
 		// Scalar comparisons against each element of the right operand.
@@ -310,6 +347,22 @@ func (estimator) EstimateCallCost(function, overloadID string, target *cost.AstN
 	}
 	total = cost.SafeMultiply(total, 4)
 	return &cost.CallEstimate{CostEstimate: cost.CostEstimate{Min: 1, Max: total}}
+}
+
+// literalStrings reports whether e is a list literal of string literals.
+func literalStrings(e ast.Expr) bool {
+	if e.Kind() != ast.ListKind {
+		return false
+	}
+	for _, el := range e.AsList().Elements() {
+		if el.Kind() != ast.LiteralKind {
+			return false
+		}
+		if _, ok := el.AsLiteral().(types.String); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 func sizeOf(v ref.Val) uint64 {

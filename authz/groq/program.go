@@ -109,6 +109,9 @@ type Program struct {
 	prg     cel.Program
 	params  []paramRef
 	tracked bool // evaluated with runtime cost tracking
+	// budget is what an untracked evaluation may charge at run time: the
+	// cost limit less the static estimate's maximum (see charge).
+	budget uint64
 }
 
 // CEL returns the CEL source the expression compiles to.
@@ -205,17 +208,20 @@ func build(expr string, mode Mode, src string, params []paramRef) (*Program, err
 	// Every evaluation is bounded by the cost limit: statically when CEL's
 	// cost estimator proves the worst case is within it, otherwise by
 	// runtime cost tracking, which stops the evaluation at the limit.
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.CustomDecoratorV2(decorate)}
 	est, err := env.EstimateCost(ast, estimator{})
 	tracked := err != nil || est.Max > limit
+	var budget uint64
 	if tracked {
 		opts = append(opts, cel.CostLimit(limit), cel.CostTrackerOptions(costTrackers()...))
+	} else {
+		budget = limit - est.Max
 	}
 	prg, err := env.Program(ast, opts...)
 	if err != nil {
 		return nil, &Error{Code: CodeParseError, Description: "query too complex to compile: " + firstLine(err.Error()), Query: expr}
 	}
-	return &Program{mode: mode, query: expr, cel: src, prg: prg, params: params, tracked: tracked}, nil
+	return &Program{mode: mode, query: expr, cel: src, prg: prg, params: params, tracked: tracked, budget: budget}, nil
 }
 
 func firstLine(s string) string {
@@ -255,6 +261,8 @@ type activation struct {
 	ident    ref.Val
 
 	params, dataset ref.Val // built on first use in an evaluation
+
+	budget uint64 // cost units left for the self-charged calls (charge)
 }
 
 var activations = sync.Pool{New: func() any { return new(activation) }}
@@ -298,6 +306,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return a.dataset, true
 	case "refs":
 		return a.env.refs(), true
+	case activationVar:
+		return a, true
 	}
 	return nil, false
 }
@@ -321,7 +331,7 @@ func (p *Program) eval(env *Env, this, doc ref.Val, rootDoc map[string]any) (out
 // evalChecked is eval for a caller that has checked the parameters.
 func (p *Program) evalChecked(env *Env, this, doc ref.Val, rootDoc map[string]any) (out ref.Val, err error) {
 	a := activations.Get().(*activation)
-	a.env, a.this, a.doc = env, this, doc
+	a.env, a.this, a.doc, a.budget = env, this, doc, p.budget
 	if this == nil {
 		a.root.m = rootDoc
 		a.this = &a.root

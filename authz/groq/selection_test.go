@@ -143,9 +143,43 @@ func TestCostLimit(t *testing.T) {
 	if f.tracked {
 		t.Errorf("two-clause filter is tracked at run time; its static cost is bounded")
 	}
-	g, _ := Compile(`title match "groq*"`, ModeFilter)
-	if !g.tracked {
-		t.Errorf("match on a document attribute must be tracked at run time")
+}
+
+// TestMatchCost checks that match and path patterns that need a regular
+// expression charge the length of their input to the evaluation, untracked
+// (the static estimate leaves them a budget) or tracked (in a comprehension,
+// charged to CEL's tracker): a long enough text goes over the cost limit.
+func TestMatchCost(t *testing.T) {
+	term := strings.Repeat("w", 160)         // a 160-byte term: 11 units per 16 bytes of text
+	long := strings.Repeat("word ", 1<<18)   // 1.25 MB: 900k units
+	longer := strings.Repeat("word ", 1<<19) // 2.5 MB: 1.8M units, over the filter limit
+	for _, tc := range []struct {
+		filter  string
+		tracked bool
+	}{
+		{`title match "` + term + `*"`, false},
+		{`title match ["x", "` + term + `*"]`, true}, // not a literal string: the general match
+		{`tags match "` + term + `*"`, false},
+		{`count(tags[@ == "x"]) == 0 && title match "` + term + `*"`, true},
+		{`count(tags[@ == "x"]) == 0 && title in path("*.` + term + `")`, true},
+		{`title in path("*.` + term + `")`, false},
+	} {
+		p, err := Compile(tc.filter, ModeFilter)
+		if err != nil {
+			t.Fatalf("%.60s: %v", tc.filter, err)
+		}
+		if p.tracked != tc.tracked {
+			t.Errorf("%.60s: tracked = %v, want %v", tc.filter, p.tracked, tc.tracked)
+		}
+		for _, text := range []string{long, longer} {
+			doc := map[string]any{"title": text, "tags": []any{text}}
+			_, err := p.Match(&Env{}, doc)
+			var e *Error
+			over := errors.As(err, &e) && e.Code == CodeEvalError && strings.Contains(e.Description, "cost limit")
+			if want := len(text) == len(longer); over != want || (!over && err != nil) {
+				t.Errorf("%.60s on %d bytes: %v; want over the cost limit: %v", tc.filter, len(text), err, want)
+			}
+		}
 	}
 }
 
