@@ -46,8 +46,11 @@ type config struct {
 	jwtIdentity   string
 	jwtGroups     string
 
+	readOnly bool // serve a copy made by vellum replay, refusing writes
+
 	jetStream         bool
 	jetStreamReplicas int
+	natsPublisherURL  string
 }
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.
@@ -98,8 +101,10 @@ public datasets and nothing else. See docs/access-control.md.`,
 	f.StringVar(&cfg.jwtAudience, "jwt-audience", "", "when set, a JWT's aud claim must include it")
 	f.StringVar(&cfg.jwtIdentity, "jwt-identity-claim", "sub", "the JWT claim holding the user's identity id (a-zA-Z0-9_-)")
 	f.StringVar(&cfg.jwtGroups, "jwt-groups-claim", "groups", "the JWT claim holding the user's group names (an array of strings or one string)")
+	f.BoolVar(&cfg.readOnly, "read-only", false, "refuse every write (readOnly error): serve a copy made by vellum replay (docs/export-replay.md)")
 	f.BoolVar(&cfg.jetStream, "jetstream", true, "publish every committed transaction to the dataset's JetStream stream vellum_<dataset> (docs/jetstream.md)")
 	f.IntVar(&cfg.jetStreamReplicas, "jetstream-replicas", 1, "replicas of the event streams vellumd creates (3 on a JetStream cluster)")
+	f.StringVar(&cfg.natsPublisherURL, "nats-publisher-url", "", "with --nats-url: connect the event publisher to this URL (another NATS user) instead of --nats-url (docs/nats.md#external-nats)")
 	cmd.MarkFlagsMutuallyExclusive("nats-listen", "nats-url")
 	return cmd
 }
@@ -117,6 +122,9 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 		if host, port, err = parseListen(cfg.natsListen); err != nil {
 			return err
 		}
+	}
+	if cfg.natsPublisherURL != "" && cfg.natsURL == "" {
+		return errors.New("--nats-publisher-url needs --nats-url: the embedded server gives the publisher its own user itself")
 	}
 	verifier, err := jwtVerifier(cfg)
 	if err != nil {
@@ -140,7 +148,7 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 	}
 
 	storeDir := filepath.Join(dir, "store")
-	eng, err := vellum.Open(storeDir, vellum.Options{Logger: log})
+	eng, err := vellum.Open(storeDir, vellum.Options{Logger: log, ReadOnly: cfg.readOnly})
 	if err != nil {
 		return fmt.Errorf("opening the store in %s: %w", storeDir, err)
 	}
@@ -203,6 +211,9 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 		target := natsURL
 		if mode == "external" {
 			target = cfg.natsURL
+			if cfg.natsPublisherURL != "" {
+				target = cfg.natsPublisherURL
+			}
 		}
 		pubConn, err := nats.Connect(target, pubOpts...)
 		if err != nil {
@@ -230,6 +241,7 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 		"api", natsapi.Prefix,
 		"admin_token_file", tokenPath,
 		"jwt", jwtMode(cfg),
+		"read_only", cfg.readOnly,
 		"jetstream", cfg.jetStream)
 
 	var runErr error
