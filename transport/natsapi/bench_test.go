@@ -1,22 +1,29 @@
 package natsapi_test
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/vellum-db/vellum"
+	"github.com/vellum-db/vellum/transport/natsapi"
 )
 
 // benchClients is the number of concurrent clients, as in issue 5's target.
 const benchClients = 64
 
 // BenchmarkMutate measures durable single-mutation transactions per second
-// through the service from 64 concurrent clients, next to a bare NATS
-// request/reply echo through the same server in the same run, and reports
-// the ratio.
+// through the service from 64 concurrent clients, next to two baselines
+// measured in the same run: a bare NATS request/reply echo through the same
+// server, and JetStream publishing to a file stream with sync: always (each
+// message synced, as a transaction is) from 64 concurrent publishers on a
+// server of its own. It reports the rates and the ratios.
 func BenchmarkMutate(b *testing.B) {
 	f := newFixture(b)
 	f.mustCreateDataset(b, "bench")
@@ -47,10 +54,125 @@ func BenchmarkMutate(b *testing.B) {
 		_, err := f.client.Mutate(ctxT(b), "bench", []byte(tx))
 		return err
 	})
+	jsRate := jetStreamSyncAlwaysRate(b, payload)
+	b.StopTimer()
+	b.ReportMetric(txRate, "tx/s")
+	b.ReportMetric(echoRate, "echo/s")
+	b.ReportMetric(jsRate, "js/s")
+	b.ReportMetric(txRate/echoRate, "tx/echo")
+	b.ReportMetric(txRate/jsRate, "tx/js")
+}
+
+// jetStreamSyncAlwaysRate starts a NATS server with JetStream syncing every
+// message (sync: always) on its own directory, and returns the messages per
+// second that b.N synchronous publishes from benchClients goroutines reach.
+func jetStreamSyncAlwaysRate(b *testing.B, payload []byte) float64 {
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
+		JetStream: true, StoreDir: b.TempDir(), SyncAlways: true,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		b.Fatal("JetStream server not ready")
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "bench", Subjects: []string{"bench.js"}, Storage: jetstream.FileStorage}); err != nil {
+		b.Fatal(err)
+	}
+	return run(b, b.N, func(int64) error {
+		_, err := js.Publish(ctx, "bench.js", payload)
+		return err
+	})
+}
+
+// BenchmarkMutateStream is BenchmarkMutate as vellumd runs it: the engine's
+// JetStream publisher streams every transaction to the dataset's stream on
+// the service's NATS server (JetStream's default sync interval) while 64
+// clients write. Next to the transaction rate it reports the echo baseline
+// of the same server and catch-up-ms: how long after the last
+// acknowledgement the stream held the whole log.
+func BenchmarkMutateStream(b *testing.B) {
+	ns := startJetStream(b, 0, b.TempDir())
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	eng, err := vellum.Open(b.TempDir(), vellum.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer eng.Close()
+	conns := make([]*nats.Conn, 4)
+	for i := range conns {
+		if conns[i], err = nats.Connect(ns.ClientURL()); err != nil {
+			b.Fatal(err)
+		}
+		defer conns[i].Close()
+	}
+	srv, err := natsapi.Serve(conns[0], eng, natsapi.Options{Auth: natsapi.AdminToken(testToken, nil)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer srv.Close(context.Background())
+	pub, err := natsapi.PublishEvents(conns[1], eng, natsapi.PublisherOptions{DatasetPoll: 10 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pub.Close()
+	client := natsapi.NewClient(conns[2], testToken)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if _, err := client.CreateDataset(ctx, "bench", ""); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := conns[3].Subscribe("bench.echo", func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+		b.Fatal(err)
+	}
+	if err := conns[3].Flush(); err != nil {
+		b.Fatal(err)
+	}
+	payload := []byte(`{"mutations":[{"create":{"_id":"doc-0000000000","_type":"t","n":1}}]}`)
+
+	b.ResetTimer()
+	echoRate := run(b, b.N, func(int64) error {
+		_, err := conns[2].Request("bench.echo", payload, 10*time.Second)
+		return err
+	})
+	var seq atomic.Int64
+	base := time.Now().UnixNano()
+	txRate := run(b, b.N, func(i int64) error {
+		tx := fmt.Sprintf(`{"mutations":[{"create":{"_id":"doc-%d-%d","_type":"t","n":1}}]}`, base, seq.Add(1))
+		_, err := client.Mutate(ctx, "bench", []byte(tx))
+		return err
+	})
+	acked := time.Now()
+	head, err := eng.Head("bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for pub.Published("bench") < head {
+		if time.Since(acked) > time.Minute {
+			b.Fatalf("the stream holds %d of %d events a minute after the last acknowledgement", pub.Published("bench"), head)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	catchUp := time.Since(acked)
 	b.StopTimer()
 	b.ReportMetric(txRate, "tx/s")
 	b.ReportMetric(echoRate, "echo/s")
 	b.ReportMetric(txRate/echoRate, "tx/echo")
+	b.ReportMetric(float64(catchUp.Microseconds())/1000, "catch-up-ms")
 }
 
 // run calls do n times from benchClients goroutines and returns the calls
