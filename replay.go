@@ -340,6 +340,10 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 	return store.Rebuild(ctx)
 }
 
+// CheckReplayDir returns nil if dir may receive a replay: it does not
+// exist or is an empty directory; otherwise a directoryNotEmpty error.
+func CheckReplayDir(dir string) error { return checkEmptyDir(dir) }
+
 // checkEmptyDir returns nil if dir does not exist or is an empty directory.
 func checkEmptyDir(dir string) error {
 	if dir == "" {
