@@ -139,6 +139,10 @@ func Serve(nc *nats.Conn, eng *vellum.Engine, opts Options) (*Server, error) {
 		{"explain", subjectExplain, "explain an identity's access to a document of the dataset named by the subject's 4th token", s.explain},
 		{"export", subjectExport, "one page of an export (NDJSON documents as of a point) of the dataset named by the subject's 4th token", s.exportPage},
 		{"events", subjectEvents, "one page of the log of the dataset named by the subject's 4th token, for a replay (administrators)", s.eventsPage},
+		{"history", subjectHistory, "documents at a revision or time, under the caller's read grants, of the dataset named by the subject's 4th token", s.history},
+		{"transactions", subjectTransactions, "one page of the transaction log (Sanity's shape, with grants) of the dataset named by the subject's 4th token", s.transactions},
+		{"accessAt", subjectAccessAt, "who could read and update a document at a time, of the dataset named by the subject's 4th token", s.accessAt},
+		{"verify", SubjectVerify, "verify a dataset's hash chain and projections against its log (administrators)", s.verify},
 	}
 	for _, ep := range endpoints {
 		st := &endpointStats{}

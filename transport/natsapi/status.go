@@ -53,13 +53,14 @@ var statusByCode = map[string]int{
 	"internal":          http.StatusInternalServerError,
 
 	// The store or the daemon is broken: never the caller's fault.
-	"corruptEvent":      http.StatusInternalServerError,
-	"corruptProjection": http.StatusInternalServerError,
-	"hashChainBroken":   http.StatusInternalServerError,
-	"invalidEvent":      http.StatusInternalServerError,
-	"patchMismatch":     http.StatusInternalServerError,
-	"malformedPatch":    http.StatusInternalServerError,
-	"invalidConfig":     http.StatusInternalServerError,
+	"corruptEvent":       http.StatusInternalServerError,
+	"corruptProjection":  http.StatusInternalServerError,
+	"hashChainBroken":    http.StatusInternalServerError,
+	"projectionMismatch": http.StatusInternalServerError, // verify: a projection or index differs from its log
+	"invalidEvent":       http.StatusInternalServerError,
+	"patchMismatch":      http.StatusInternalServerError,
+	"malformedPatch":     http.StatusInternalServerError,
+	"invalidConfig":      http.StatusInternalServerError,
 }
 
 // Status returns the status (an HTTP status code) of an error code. A code
