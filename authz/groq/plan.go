@@ -386,32 +386,31 @@ func (n *logicNode) Function() string {
 func (n *logicNode) OverloadID() string                  { return n.overload }
 func (n *logicNode) Args() []interpreter.InterpretableV2 { return n.terms }
 func (n *logicNode) Exec(f *interpreter.ExecutionFrame) ref.Val {
-	stop, other := types.False, types.True
-	if !n.and {
-		stop, other = types.True, types.False
-	}
+	stop := types.Bool(!n.and) // false for &&, true for ||
 	null := false
 	for i, t := range n.terms {
 		v := t.Exec(f)
-		if abnormal(v) {
-			return v
-		}
 		if i > 0 {
-			if costs := f.CostTracker(); costs != nil {
-				costs.EvalBinary(f, n.id, n, other, v, v) // one unit, as each call it replaces
+			if costs := f.CostTracker(); costs != nil && !abnormal(v) {
+				costs.EvalBinary(f, n.id, n, !stop, v, v) // one unit, as each call it replaces
 			}
 		}
-		if v == stop {
-			return stop
-		}
-		if v != other {
+		// A type switch, not v == stop: comparing interfaces costs a call.
+		switch b := v.(type) {
+		case types.Bool:
+			if b == stop {
+				return stop
+			}
+		case *types.Err, *types.Unknown:
+			return v
+		default:
 			null = true
 		}
 	}
 	if null {
 		return types.NullValue
 	}
-	return other
+	return !stop
 }
 
 // ---- attribute paths ----

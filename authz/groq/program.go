@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/ext"
@@ -112,6 +113,9 @@ type Program struct {
 	// budget is what an untracked evaluation may charge at run time: the
 	// cost limit less the static estimate's maximum (see charge).
 	budget uint64
+	// root is the root of the plan of an untracked program, executed
+	// directly in the activation's own frame (see evalChecked).
+	root interpreter.InterpretableV2
 }
 
 // CEL returns the CEL source the expression compiles to.
@@ -208,7 +212,15 @@ func build(expr string, mode Mode, src string, params []paramRef) (*Program, err
 	// Every evaluation is bounded by the cost limit: statically when CEL's
 	// cost estimator proves the worst case is within it, otherwise by
 	// runtime cost tracking, which stops the evaluation at the limit.
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.CustomDecoratorV2(decorate)}
+	// The planner decorates every node after its operands, so the last
+	// node the decorator sees is the root of the plan.
+	var root interpreter.InterpretableV2
+	capture := func(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
+		i, err := decorate(i)
+		root = i
+		return i, err
+	}
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.CustomDecoratorV2(capture)}
 	est, err := env.EstimateCost(ast, estimator{})
 	tracked := err != nil || est.Max > limit
 	var budget uint64
@@ -221,7 +233,11 @@ func build(expr string, mode Mode, src string, params []paramRef) (*Program, err
 	if err != nil {
 		return nil, &Error{Code: CodeParseError, Description: "query too complex to compile: " + firstLine(err.Error()), Query: expr}
 	}
-	return &Program{mode: mode, query: expr, cel: src, prg: prg, params: params, tracked: tracked, budget: budget}, nil
+	p := &Program{mode: mode, query: expr, cel: src, prg: prg, params: params, tracked: tracked, budget: budget}
+	if !tracked && root != nil && root.ID() == ast.NativeRep().Expr().ID() {
+		p.root = root
+	}
+	return p, nil
 }
 
 func firstLine(s string) string {
@@ -247,7 +263,8 @@ func (p *Program) Match(env *Env, doc map[string]any) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return v == types.True, nil
+	b, ok := v.(types.Bool)
+	return ok && bool(b), nil
 }
 
 // activation resolves the variables of the translation lazily.
@@ -263,6 +280,8 @@ type activation struct {
 	params, dataset ref.Val // built on first use in an evaluation
 
 	budget uint64 // cost units left for the self-charged calls (charge)
+
+	frame interpreter.ExecutionFrame // the root frame of a direct execution; its scope is the activation
 }
 
 var activations = sync.Pool{New: func() any { return new(activation) }}
@@ -343,10 +362,26 @@ func (p *Program) evalChecked(env *Env, this, doc ref.Val, rootDoc map[string]an
 		a.env, a.this, a.doc, a.root.m, a.params, a.dataset = nil, nil, nil, nil, nil, nil
 		activations.Put(a)
 		if r := recover(); r != nil {
-			out, err = nil, &Error{Code: CodeEvalError, Description: fmt.Sprintf("evaluation failed: %v", r), Query: p.query}
+			a.frame.SetScope(nil)
+			desc := fmt.Sprintf("evaluation failed: %v", r)
+			if _, ok := r.(cost.LimitExceededError); ok {
+				desc = "evaluation exceeded the cost limit"
+			}
+			out, err = nil, &Error{Code: CodeEvalError, Description: desc, Query: p.query}
 		}
 	}()
-	v, _, evalErr := p.prg.Eval(a)
+	var v ref.Val
+	var evalErr error
+	if p.root != nil {
+		// An untracked program needs none of what cel.Program.Eval adds
+		// around the plan (cost tracker, observers, default variables,
+		// asynchronous calls); its panics are recovered above.
+		a.frame.SetScope(a)
+		v = p.root.Exec(&a.frame)
+		a.frame.SetScope(nil)
+	} else {
+		v, _, evalErr = p.prg.Eval(a)
+	}
 	if evalErr != nil {
 		desc := evalErr.Error()
 		if strings.Contains(desc, "cost limit exceeded") {
