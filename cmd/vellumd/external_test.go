@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/vellum-db/vellum"
+	"github.com/vellum-db/vellum/transport/natsapi"
+)
+
+// TestExternalNATSPermissions runs vellumd against a separately started NATS
+// server configured with the users and permissions docs/nats.md
+// ("External NATS") prescribes: vellumd's service and publisher as two
+// users, and two clients each allowed only its own inbox. The service
+// works, the stream fills, and the second client reads nothing of the
+// first's and cannot forge events.
+func TestExternalNATSPermissions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries; skipped with -short")
+	}
+	bin := buildBinaries(t)
+	alicePrefix, evePrefix := natsapi.NewInboxPrefix(), natsapi.NewInboxPrefix()
+	client := func(prefix string) *server.Permissions {
+		return &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: []string{"vellum.v1.>", "$SRV.>"}, Deny: []string{"vellum.v1.events.>"}},
+			Subscribe: &server.SubjectPermission{Allow: []string{prefix + ".>"}},
+		}
+	}
+	ns, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
+		JetStream: true, StoreDir: t.TempDir(),
+		Users: []*server.User{
+			{Username: "vellumd", Password: "service-secret", Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: []string{">"}, Deny: []string{"vellum.v1.events.>", "$JS.>", "$KV.>", "$O.>", "$SYS.>"}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"vellum.v1.>", "$SRV.>", "_INBOX.>"}},
+			}},
+			{Username: "vellumd-pub", Password: "publisher-secret", Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: []string{"vellum.v1.events.>", "$JS.API.>"}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+			}},
+			{Username: "alice", Password: "a", Permissions: client(alicePrefix)},
+			{Username: "eve", Password: "e", Permissions: client(evePrefix)},
+			{Username: "auditor", Password: "x"}, // a trusted consumer; all permissions here
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server not ready")
+	}
+	defer ns.Shutdown()
+	withUser := func(user, pass string) string {
+		u, err := url.Parse(ns.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword(user, pass)
+		return u.String()
+	}
+
+	data := t.TempDir()
+	d := startDaemon(t, bin, data, "--nats-url", withUser("vellumd", "service-secret"),
+		"--nats-publisher-url", withUser("vellumd-pub", "publisher-secret"))
+	defer d.stop(t)
+	if strings.Contains(d.logs(), "service-secret") || strings.Contains(d.logs(), "publisher-secret") {
+		t.Errorf("the daemon logged a NATS password")
+	}
+	token := adminToken(t, data)
+
+	connect := func(user, pass, prefix string) (*nats.Conn, *errorLog) {
+		el := &errorLog{}
+		nc, err := nats.Connect(ns.ClientURL(), nats.UserInfo(user, pass), nats.CustomInboxPrefix(prefix),
+			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { el.add(err) }))
+		if err != nil {
+			t.Fatalf("connecting as %s: %v", user, err)
+		}
+		t.Cleanup(nc.Close)
+		return nc, el
+	}
+	aliceConn, _ := connect("alice", "a", alicePrefix)
+	alice := natsapi.NewClient(aliceConn, token)
+	eveConn, eveErrs := connect("eve", "e", evePrefix)
+	var subs []*nats.Subscription
+	for _, subject := range []string{">", alicePrefix + ".>", "_INBOX.>", "vellum.v1.>"} {
+		s, err := eveConn.SubscribeSync(subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := alice.CreateDataset(ctx, "blog", ""); err != nil {
+		t.Fatalf("Alice: %v", err)
+	}
+	var last string
+	for i := range 5 {
+		if i == 1 {
+			// The stream exists now: Eve tries to forge an event, and to
+			// make the service answer into the stream.
+			waitStream(t, withUser("auditor", "x"), "", "blog", last)
+			if err := eveConn.Publish("vellum.v1.events.blog", []byte(`{"forged":true}`)); err != nil {
+				t.Fatal(err)
+			}
+			if err := eveConn.PublishRequest("vellum.v1.datasets.list", "vellum.v1.events.blog", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := eveConn.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := alice.Mutate(ctx, "blog", []byte(`{"mutations":[{"create":{"_id":"secret.d`+string(rune('0'+i))+`","_type":"t"}}]}`))
+		if err != nil {
+			t.Fatalf("Alice: %v", err)
+		}
+		var r vellum.TxResult
+		if err := json.Unmarshal(res, &r); err != nil {
+			t.Fatal(err)
+		}
+		last = r.TransactionID
+	}
+	msgs := waitStream(t, withUser("auditor", "x"), "", "blog", last)
+	checkStream(t, msgs)
+	if len(msgs) != 5 {
+		t.Errorf("the stream holds %d messages, want the 5 transactions", len(msgs))
+	}
+	time.Sleep(100 * time.Millisecond)
+	for _, s := range subs {
+		if n, _, _ := s.Pending(); n != 0 {
+			t.Errorf("Eve's subscription to %s received %d messages", s.Subject, n)
+		}
+		if !strings.Contains(eveErrs.String(), `Subscription to "`+s.Subject+`"`) {
+			t.Errorf("Eve's subscription to %s was not refused (%s)", s.Subject, eveErrs.String())
+		}
+	}
+	if !strings.Contains(eveErrs.String(), `Publish to "vellum.v1.events.blog"`) {
+		t.Errorf("Eve's forged event was not refused (%s)", eveErrs.String())
+	}
+}
+
+// errorLog collects a connection's asynchronous errors.
+type errorLog struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (l *errorLog) add(err error) {
+	l.mu.Lock()
+	l.errs = append(l.errs, err.Error())
+	l.mu.Unlock()
+}
+
+func (l *errorLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.errs, "; ")
+}
