@@ -50,6 +50,9 @@ var libraryByOverload = func() map[string]*fnDef {
 
 // decorate is the planner decorator; see above.
 func decorate(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error) {
+	if isVar(i, "identity") {
+		return &identityNode{InterpretableV2: i}, nil
+	}
 	call, ok := i.(interpreter.InterpretableCall)
 	if !ok {
 		return i, nil
@@ -127,7 +130,10 @@ func constString(i interpreter.InterpretableV2) (string, bool) {
 
 // isRootVar reports whether i is the variable s0, the root @ (never
 // rebound: scope variables are named t1, v2, p3, …).
-func isRootVar(i interpreter.InterpretableV2) bool {
+func isRootVar(i interpreter.InterpretableV2) bool { return isVar(i, "s0") }
+
+// isVar reports whether i reads the variable name of the environment.
+func isVar(i interpreter.InterpretableV2, name string) bool {
 	a, ok := i.(interpreter.InterpretableAttribute)
 	if !ok {
 		return false
@@ -137,7 +143,20 @@ func isRootVar(i interpreter.InterpretableV2) bool {
 		return false
 	}
 	names := ns.CandidateVariableNames()
-	return len(names) == 1 && names[0] == "s0" && len(ns.Qualifiers()) == 0
+	return len(names) == 1 && names[0] == name && len(ns.Qualifiers()) == 0
+}
+
+// identityNode reads identity() from the activation directly at the top
+// level of an untracked evaluation; elsewhere it is the variable's node.
+type identityNode struct {
+	interpreter.InterpretableV2
+}
+
+func (n *identityNode) Exec(f *interpreter.ExecutionFrame) ref.Val {
+	if a, ok := f.Scope().(*activation); ok && f.CostTracker() == nil {
+		return a.identity()
+	}
+	return n.InterpretableV2.Exec(f)
 }
 
 // abnormal reports whether v is an error or an unknown, which a strict

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -284,7 +285,30 @@ type activation struct {
 	frame interpreter.ExecutionFrame // the root frame of a direct execution; its scope is the activation
 }
 
-var activations = sync.Pool{New: func() any { return new(activation) }}
+// Activations are reused: one spare (an atomic swap, the common case of
+// evaluations that do not overlap), then a sync.Pool.
+var (
+	spareActivation atomic.Pointer[activation]
+	activations     = sync.Pool{New: func() any {
+		a := new(activation)
+		a.frame.SetScope(a)
+		return a
+	}}
+)
+
+func getActivation() *activation {
+	if a := spareActivation.Swap(nil); a != nil {
+		return a
+	}
+	return activations.Get().(*activation)
+}
+
+func putActivation(a *activation) {
+	a.env, a.this, a.doc, a.root.m, a.params, a.dataset = nil, nil, nil, nil, nil, nil
+	if !spareActivation.CompareAndSwap(nil, a) {
+		activations.Put(a)
+	}
+}
 
 func (a *activation) ResolveName(name string) (any, bool) {
 	switch name {
@@ -296,13 +320,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		}
 		return a.doc, true
 	case "identity":
-		// The boxed identity is kept in the pooled activation: evaluations
-		// for the same identity reuse it.
-		if a.ident == nil || string(a.identStr) != a.env.Identity {
-			a.identStr = types.String(a.env.Identity)
-			a.ident = a.identStr
-		}
-		return a.ident, true
+		return a.identity(), true
 	case "now":
 		t := a.env.Now
 		if t.IsZero() {
@@ -333,6 +351,16 @@ func (a *activation) ResolveName(name string) (any, bool) {
 
 func (a *activation) Parent() interpreter.Activation { return nil }
 
+// identity is identity(). The boxed identity is kept in the pooled
+// activation: evaluations for the same identity reuse it.
+func (a *activation) identity() ref.Val {
+	if a.ident == nil || string(a.identStr) != a.env.Identity {
+		a.identStr = types.String(a.env.Identity)
+		a.ident = a.identStr
+	}
+	return a.ident
+}
+
 var emptyEnv Env
 
 // eval evaluates with @ = this, or, when this is nil, @ = rootDoc (wrapped
@@ -349,7 +377,7 @@ func (p *Program) eval(env *Env, this, doc ref.Val, rootDoc map[string]any) (out
 
 // evalChecked is eval for a caller that has checked the parameters.
 func (p *Program) evalChecked(env *Env, this, doc ref.Val, rootDoc map[string]any) (out ref.Val, err error) {
-	a := activations.Get().(*activation)
+	a := getActivation()
 	a.env, a.this, a.doc, a.budget = env, this, doc, p.budget
 	if this == nil {
 		a.root.m = rootDoc
@@ -359,10 +387,8 @@ func (p *Program) evalChecked(env *Env, this, doc ref.Val, rootDoc map[string]an
 		}
 	}
 	defer func() {
-		a.env, a.this, a.doc, a.root.m, a.params, a.dataset = nil, nil, nil, nil, nil, nil
-		activations.Put(a)
+		putActivation(a)
 		if r := recover(); r != nil {
-			a.frame.SetScope(nil)
 			desc := fmt.Sprintf("evaluation failed: %v", r)
 			if _, ok := r.(cost.LimitExceededError); ok {
 				desc = "evaluation exceeded the cost limit"
@@ -375,10 +401,9 @@ func (p *Program) evalChecked(env *Env, this, doc ref.Val, rootDoc map[string]an
 	if p.root != nil {
 		// An untracked program needs none of what cel.Program.Eval adds
 		// around the plan (cost tracker, observers, default variables,
-		// asynchronous calls); its panics are recovered above.
-		a.frame.SetScope(a)
+		// asynchronous calls); its panics are recovered above. The frame's
+		// scope is the activation itself, set once.
 		v = p.root.Exec(&a.frame)
-		a.frame.SetScope(nil)
 	} else {
 		v, _, evalErr = p.prg.Eval(a)
 	}
