@@ -170,9 +170,6 @@ type ReplayResult struct {
 	// HeadHash is the hash of the copy's last event (hex), equal to the
 	// source's hash of the same event; empty for an empty copy.
 	HeadHash string `json:"headHash,omitempty"`
-	// Documents is the number of documents in the copy (every document,
-	// drafts and system documents included).
-	Documents int64 `json:"documents"`
 }
 
 // ReplayOptions configure Replay.
@@ -194,8 +191,8 @@ const replayBatchBytes = 8 << 20
 // Replay builds in dir a new store holding one dataset, name (acl mode
 // acl), whose log is exactly the events src yields (verified as they come:
 // contiguous sequence numbers from 1, each PrevHash the previous Hash and
-// each Hash that of the event's contents), with its projections rebuilt
-// from them. dir must not exist or be empty; the store is dir/store, the
+// each Hash that of the event's contents, so the copy's chain verifies),
+// with its projections rebuilt from them. dir must not exist or be empty; the store is dir/store, the
 // layout vellumd --data dir expects, so `vellumd --data dir --read-only`
 // serves the copy. On any failure what Replay created is removed.
 func Replay(ctx context.Context, dir, name, acl string, src EventSource, opts ReplayOptions) (res *ReplayResult, err error) {
@@ -244,28 +241,6 @@ func Replay(ctx context.Context, dir, name, acl string, src EventSource, opts Re
 		return nil, err
 	}
 
-	// Open the copy as vellumd --read-only will and check it: the chain
-	// verifies and ends where the source's did.
-	eng, err = Open(storeDir, Options{Logger: logger, ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer eng.Close()
-	n, err := eng.Verify(ctx, name, nil)
-	if err != nil {
-		return nil, fmt.Errorf("replay: the copy does not verify: %w", err)
-	}
-	if n != res.Events {
-		return nil, fmt.Errorf("replay: the copy holds %d events, %d were written", n, res.Events)
-	}
-	d, err := eng.dataset(name)
-	if err != nil {
-		return nil, err
-	}
-	err = d.store.Scan(projection.Raw, func(string, []byte) error { res.Documents++; return nil })
-	if err != nil {
-		return nil, err
-	}
 	return res, nil
 }
 
@@ -279,8 +254,37 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 	defer db.Close()
 	log := db.Log(num)
 	pdb := db.Pebble()
-	b := pdb.NewBatch()
-	defer func() { b.Close() }()
+	// Two batches alternate: one is filled while the other is committed on
+	// another goroutine. Each is sized once: a batch that grows copies
+	// itself again and again.
+	var batches [2]*pebble.Batch
+	for i := range batches {
+		batches[i] = pdb.NewBatchWithSize(replayBatchBytes+replayBatchBytes/4, pebble.WithMaxRetainedSizeBytes(2*replayBatchBytes))
+		defer batches[i].Close()
+	}
+	b := batches[0]
+	done := make(chan error, 1)
+	inflight := false
+	wait := func() error {
+		if !inflight {
+			return nil
+		}
+		inflight = false
+		return <-done
+	}
+	defer wait()
+	flush := func() error {
+		if err := wait(); err != nil {
+			return err
+		}
+		full := b
+		batches[0], batches[1] = batches[1], batches[0]
+		b = batches[0]
+		b.Reset()
+		inflight = true
+		go func() { done <- full.Commit(pebble.NoSync) }()
+		return nil
+	}
 	var (
 		prev [32]byte
 		ev   *eventlog.Event
@@ -308,10 +312,7 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 		prev = ev.Hash
 		res.Events = want
 		if b.Len() >= replayBatchBytes {
-			if err := b.Commit(pebble.NoSync); err != nil {
-				return err
-			}
-			b.Reset()
+			return flush()
 		}
 		if progress != nil && want%65536 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -321,9 +322,13 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 		}
 		return nil
 	})
+	if err == nil {
+		err = wait()
+	}
 	if err != nil {
 		return err
 	}
+	// The synced commit of the last batch makes every earlier one durable.
 	if err := b.Commit(pebble.Sync); err != nil {
 		return err
 	}
@@ -332,6 +337,13 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 	}
 	if res.Events > 0 {
 		res.HeadHash = hex.EncodeToString(prev[:])
+	}
+	// Every event was checked as it came (sequence, prevHash, hash); the
+	// log's head must now be the last of them.
+	if seq, hash, err := log.Head(); err != nil {
+		return err
+	} else if seq != res.Events || hash != prev {
+		return fmt.Errorf("replay: the copy's log ends at event %d (%x), not at event %d (%x)", seq, hash, res.Events, prev)
 	}
 	store, err := projection.Open(db, num)
 	if err != nil {

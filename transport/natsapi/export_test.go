@@ -163,7 +163,7 @@ func TestExportAndReplayInPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Events != 151 || res.HeadHash != direct.HeadHash || res.Documents != direct.Documents || res.Documents != int64(len(want)) {
+	if res.Events != 151 || res.HeadHash != direct.HeadHash || res.HeadHash == "" {
 		t.Errorf("replay over NATS %+v, direct %+v", res, direct)
 	}
 }
