@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"cel.dev/cel-go/cel"
@@ -285,29 +284,20 @@ type activation struct {
 	frame interpreter.ExecutionFrame // the root frame of a direct execution; its scope is the activation
 }
 
-// Activations are reused: one spare (an atomic swap, the common case of
-// evaluations that do not overlap), then a sync.Pool.
-var (
-	spareActivation atomic.Pointer[activation]
-	activations     = sync.Pool{New: func() any {
-		a := new(activation)
-		a.frame.SetScope(a)
-		return a
-	}}
-)
+// Activations are reused through a sync.Pool (measured faster on this
+// machine than an atomic spare slot: locked instructions cost more than
+// the pool's per-P cache).
+var activations = sync.Pool{New: func() any {
+	a := new(activation)
+	a.frame.SetScope(a)
+	return a
+}}
 
-func getActivation() *activation {
-	if a := spareActivation.Swap(nil); a != nil {
-		return a
-	}
-	return activations.Get().(*activation)
-}
+func getActivation() *activation { return activations.Get().(*activation) }
 
 func putActivation(a *activation) {
 	a.env, a.this, a.doc, a.root.m, a.params, a.dataset = nil, nil, nil, nil, nil, nil
-	if !spareActivation.CompareAndSwap(nil, a) {
-		activations.Put(a)
-	}
+	activations.Put(a)
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
