@@ -80,7 +80,13 @@ type verifier struct {
 	times   *pebble.Iterator
 	entries int // history entries expected
 	first   *Mismatch
+
+	slab    []byte // held versions are copied into slabs, not allocated one by one
+	timeKey []byte // reused time-index key
 }
+
+// verifySlab is the size of the slabs held versions are copied into.
+const verifySlab = 1 << 20
 
 // Verify checks the dataset's log and everything derived from it, as of one
 // moment (a snapshot of the store): the hash chain (see
@@ -157,7 +163,8 @@ func (v *verifier) sum(b []byte) uint64 { return maphash.Bytes(v.seed, b) }
 // event replays one event into the expected state.
 func (v *verifier) event(ev *eventlog.Event) error {
 	v.txSums = append(v.txSums, maphash.String(v.seed, ev.TxID))
-	want := eventlog.TimeKey(v.s.dataset, ev.Time, ev.Seq)
+	want := eventlog.AppendTimeKey(v.timeKey[:0], v.s.dataset, ev.Time, ev.Seq)
+	v.timeKey = want
 	for v.times.Valid() && bytes.Compare(v.times.Key(), want) < 0 {
 		v.mismatch(ev.Seq, "timeIndex", "", fmt.Sprintf("entry %x", want), fmt.Sprintf("an extra entry %x", v.times.Key()))
 		v.times.Next()
@@ -219,7 +226,15 @@ func (v *verifier) keep(d *expectedDoc, doc []byte) {
 		}
 		v.held = 0
 	}
-	d.body = append([]byte(nil), doc...)
+	if len(doc) > verifySlab/4 {
+		d.body = append([]byte(nil), doc...)
+	} else {
+		if cap(v.slab)-len(v.slab) < len(doc) {
+			v.slab = make([]byte, 0, verifySlab)
+		}
+		v.slab = append(v.slab, doc...)
+		d.body = v.slab[len(v.slab)-len(doc) : len(v.slab) : len(v.slab)]
+	}
 	v.held += len(doc)
 }
 
