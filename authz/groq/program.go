@@ -196,6 +196,10 @@ func compile(expr string, mode Mode, tree syntax.Node) (*Program, error) {
 	return build(expr, mode, tr.sb.String(), tr.params)
 }
 
+// planOwnNodes enables the plan of plan.go; tests turn it off to compare
+// with CEL's own plan of the same program.
+var planOwnNodes = true
+
 func build(expr string, mode Mode, src string, params []paramRef) (*Program, error) {
 	env, err := sharedEnv()
 	if err != nil {
@@ -220,7 +224,10 @@ func build(expr string, mode Mode, src string, params []paramRef) (*Program, err
 		root = i
 		return i, err
 	}
-	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize), cel.CustomDecoratorV2(capture)}
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if planOwnNodes {
+		opts = append(opts, cel.CustomDecoratorV2(capture))
+	}
 	est, err := env.EstimateCost(ast, estimator{})
 	tracked := err != nil || est.Max > limit
 	var budget uint64
