@@ -101,7 +101,7 @@ func submittedMutations(tx *mutation.Transaction) (json.RawMessage, error) {
 // applied is what the writer keeps of a transaction that wrote its event,
 // for the syncer.
 type applied struct {
-	commit        *Commit // for the watchers; nil when none watch
+	commit        *Commit // for the watchers
 	policyChanged bool
 }
 
@@ -151,7 +151,7 @@ func (d *dataset) apply(w *writer, r *txRequest) (applied, *TxResult, error) {
 	}
 	docs := make([][]byte, len(out.Effects)) // the resulting documents, for the projection
 	for i, eff := range out.Effects {
-		ee, doc, err := encodeEffect(txid, eff, grants[i])
+		ee, doc, err := encodeEffect(w, txid, eff, grants[i])
 		if err != nil {
 			return applied{}, nil, AsError(err)
 		}
@@ -174,6 +174,7 @@ func (d *dataset) apply(w *writer, r *txRequest) (applied, *TxResult, error) {
 	}
 	w.seq, w.hash = ev.Seq, ev.Hash
 	w.txids[txid] = w.cur.num
+	w.cur.txids = append(w.cur.txids, txid)
 	for i, eff := range out.Effects {
 		w.remember(eff.ID, eff.After, bytes.Clone(values[i]), 2*len(values[i])+len(eff.ID)+64)
 	}
@@ -181,12 +182,12 @@ func (d *dataset) apply(w *writer, r *txRequest) (applied, *TxResult, error) {
 		// The next transaction is decided under the changed groups.
 		d.policy.Store(policy)
 	}
+	// The commit is made even when nobody watches yet: a watcher that
+	// starts before the group is synced waits for it live.
 	a := applied{policyChanged: policy != nil}
-	if d.feed.active() {
-		a.commit = &Commit{Dataset: d.name, Event: ev, Docs: make([]CommitDoc, len(out.Effects)), Policy: d.policy.Load(), Live: true}
-		for i, eff := range out.Effects {
-			a.commit.Docs[i] = CommitDoc{ID: eff.ID, Before: eff.Before, After: eff.After, AfterJSON: docs[i]}
-		}
+	a.commit = &Commit{Dataset: d.name, Event: ev, Docs: make([]CommitDoc, len(out.Effects)), Policy: d.policy.Load(), Live: true}
+	for i, eff := range out.Effects {
+		a.commit.Docs[i] = CommitDoc{ID: eff.ID, Before: eff.Before, After: eff.After, AfterJSON: docs[i]}
 	}
 	return a, res, nil
 }
@@ -282,8 +283,9 @@ func buildResult(txid string, tx *mutation.Transaction, out *mutation.Outcome, c
 const fullDocBelow = 1024
 
 // encodeEffect also returns the resulting document's JSON (nil for a
-// delete), which the projection stores without deriving it again.
-func encodeEffect(txid string, eff mutation.Effect, grant eventlog.GrantRef) (eventlog.Effect, []byte, error) {
+// delete), which the projection stores without deriving it again. Documents
+// are encoded as encoding/json encodes them (projection.AppendJSON).
+func encodeEffect(w *writer, txid string, eff mutation.Effect, grant eventlog.GrantRef) (eventlog.Effect, []byte, error) {
 	out := eventlog.Effect{DocID: eff.ID, Operation: eff.Operation, Grant: grant}
 	if eff.Before != nil {
 		out.PrevRev, _ = eff.Before["_rev"].(string)
@@ -292,9 +294,13 @@ func encodeEffect(txid string, eff mutation.Effect, grant eventlog.GrantRef) (ev
 		return out, nil, nil
 	}
 	out.NewRev = txid
-	doc, err := json.Marshal(eff.After)
-	if err != nil {
+	var err error
+	if w.enc, err = projection.AppendJSON(w.enc[:0], eff.After); err != nil {
 		return out, nil, err
+	}
+	doc := bytes.Clone(w.enc)
+	if cap(w.enc) > 1<<20 {
+		w.enc = nil // do not hold on to a large document's buffer
 	}
 	if eff.Before != nil && len(doc) >= fullDocBelow {
 		patch, err := json.Marshal(jsondiff.Diff(eff.Before, eff.After))

@@ -78,6 +78,7 @@ type group struct {
 	batch   *pebble.Batch // nil: nothing was written; answer after earlier syncs
 	lastSeq uint64        // the last event's sequence number, 0 when batch is nil
 	txs     []groupTx
+	txids   []string      // the ids of the transactions that wrote events
 	visible chan struct{} // closed once Pebble shows the batch (or it failed)
 }
 
@@ -85,7 +86,7 @@ type group struct {
 type groupTx struct {
 	reply         chan jobResult
 	res           jobResult
-	commit        *Commit // for the dataset's watchers, nil when none watch or nothing was written
+	commit        *Commit // for the dataset's watchers, nil when nothing was written
 	policyChanged bool    // the transaction changed a group document
 }
 
@@ -119,10 +120,14 @@ type writer struct {
 	cur     *group        // the group being built, nil between groups
 	sent    *group        // the last group handed to the committer
 	txb     *pebble.Batch // scratch batch of one transaction
+	enc     []byte        // scratch buffer for encoding documents
 	recent  map[string]*recentDoc
 	recentN int               // bytes of recent's documents, roughly
 	txids   map[string]uint64 // transaction id → group, for groups Pebble may not show yet
 	groupN  uint64            // number of the last group started
+	// inflight lists, in order, the groups whose transaction ids are in
+	// txids.
+	inflight []*group
 
 	// visible is the number of the last group whose batch Pebble shows.
 	visible atomic.Uint64
@@ -245,10 +250,14 @@ func (w *writer) runGroup(j job) {
 // documents is full, those documents.
 func (w *writer) startGroup() {
 	visible := w.visible.Load()
-	for id, g := range w.txids {
-		if g <= visible {
-			delete(w.txids, id)
+	for len(w.inflight) > 0 && w.inflight[0].num <= visible {
+		for _, id := range w.inflight[0].txids {
+			if w.txids[id] <= visible {
+				delete(w.txids, id)
+			}
 		}
+		w.inflight[0] = nil
+		w.inflight = w.inflight[1:]
 	}
 	if len(w.recent) > maxRecentDocs || w.recentN > maxRecentBytes {
 		for id, r := range w.recent {
@@ -273,6 +282,9 @@ func (w *writer) seal() {
 		return
 	}
 	w.sent = g
+	if len(g.txids) > 0 {
+		w.inflight = append(w.inflight, g)
+	}
 	w.commits <- g
 }
 

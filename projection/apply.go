@@ -60,6 +60,7 @@ type applier struct {
 	heldBytes int
 
 	unpublished Unpublished // see ApplyResults; nil in Rebuild
+	values      [][]byte    // if not nil, the stored value of each effect (ApplyResults)
 }
 
 // heldOverhead approximates the memory of one entry of applier.held besides
@@ -98,16 +99,15 @@ type Unpublished func(id string) (value []byte, ok bool)
 // Rebuild derives every document from the log, so a rebuild equal to the
 // live state also proves that the diffs reproduce these bytes.
 func (s *Store) ApplyResults(b *pebble.Batch, ev *eventlog.Event, docs [][]byte, unpublished Unpublished) ([][]byte, error) {
-	p := pending{cur: make(map[string][]byte, len(ev.Effects))}
-	a := applier{s: s, unpublished: unpublished}
+	var p pending
+	if len(ev.Effects) > 1 {
+		p.cur = make(map[string][]byte, len(ev.Effects))
+	}
+	a := applier{s: s, unpublished: unpublished, values: make([][]byte, len(ev.Effects))}
 	if err := a.apply(b, ev, &p, docs); err != nil {
 		return nil, err
 	}
-	values := make([][]byte, len(ev.Effects))
-	for i := range ev.Effects {
-		values[i] = p.cur[ev.Effects[i].DocID]
-	}
-	return values, nil
+	return a.values, nil
 }
 
 func (a *applier) apply(b *pebble.Batch, ev *eventlog.Event, p *pending, known [][]byte) error {
@@ -163,8 +163,14 @@ func (a *applier) apply(b *pebble.Batch, ev *eventlog.Event, p *pending, known [
 		}
 		if a.held != nil {
 			a.hold(id, h, doc)
-		} else if err := a.write(b, p, id, h, doc); err != nil {
-			return err
+		} else {
+			value, err := a.write(b, p, id, h, doc)
+			if err != nil {
+				return err
+			}
+			if a.values != nil {
+				a.values[i] = value
+			}
 		}
 		a.key = append(append(a.key[:0], s.history...), id...)
 		a.key = binary.BigEndian.AppendUint64(append(a.key, 0), ev.Seq)
@@ -211,13 +217,14 @@ func (a *applier) flushHeld(b *pebble.Batch) error {
 }
 
 // write puts the new current version of document id into b (doc nil:
-// deleted) and, for later effects of the same batch, into p.
-func (a *applier) write(b *pebble.Batch, p *pending, id string, h docHeader, doc []byte) error {
+// deleted) and, for later effects of the same batch, into p. It returns the
+// stored value, which aliases b.
+func (a *applier) write(b *pebble.Batch, p *pending, id string, h docHeader, doc []byte) ([]byte, error) {
 	a.key = append(append(a.key[:0], a.s.docs...), id...)
 	var value []byte
 	if doc == nil {
 		if err := b.Delete(a.key, nil); err != nil {
-			return err
+			return nil, err
 		}
 	} else {
 		var hdr [1 + 3*binary.MaxVarintLen64]byte
@@ -227,14 +234,14 @@ func (a *applier) write(b *pebble.Batch, p *pending, id string, h docHeader, doc
 		copy(op.Value, hb)
 		copy(op.Value[len(hb):], doc)
 		if err := op.Finish(); err != nil {
-			return err
+			return nil, err
 		}
 		value = op.Value
 	}
 	if p.cur != nil {
 		p.cur[id] = value
 	}
-	return nil
+	return value, nil
 }
 
 // previous returns the stored value of document id as the batch being built
