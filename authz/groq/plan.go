@@ -618,6 +618,14 @@ type attrCmpNode struct {
 	lit  ref.Val
 	in   []ref.Val // the literal's elements, for in
 	keys []string
+
+	// The literal as Go values, for compareGo.
+	litStr   string
+	litNum   float64
+	litIsStr bool
+	litIsNum bool
+	inStrs   []string  // the string elements of an in literal
+	inNums   []float64 // its number elements
 }
 
 func newAttrCmpNode(id int64, args []interpreter.InterpretableV2) (*attrCmpNode, bool) {
@@ -653,7 +661,20 @@ func newAttrCmpNode(id int64, args []interpreter.InterpretableV2) (*attrCmpNode,
 		if kindOf(node.lit) != kArray {
 			return nil, false
 		}
-		listEach(node.lit, func(e ref.Val) bool { node.in = append(node.in, e); return true })
+		listEach(node.lit, func(e ref.Val) bool {
+			node.in = append(node.in, e)
+			if s, ok := e.(types.String); ok {
+				node.inStrs = append(node.inStrs, string(s))
+			} else if f, ok := num(e); ok {
+				node.inNums = append(node.inNums, f)
+			}
+			return true
+		})
+	}
+	if s, ok := node.lit.(types.String); ok {
+		node.litStr, node.litIsStr = string(s), true
+	} else if f, ok := num(node.lit); ok {
+		node.litNum, node.litIsNum = f, true
 	}
 	return node, true
 }
@@ -672,17 +693,86 @@ func (n *attrCmpNode) Exec(f *interpreter.ExecutionFrame) ref.Val {
 	if abnormal(base) {
 		return base
 	}
-	var v ref.Val
-	if x, ok := walk(base, n.keys); ok {
-		v = scalarVal(x)
+	var res ref.Val
+	if x, ok := walk(base, n.keys); !ok {
+		res = n.compare(x.(ref.Val))
+	} else if r, fast := n.compareGo(x); fast {
+		res = r
 	} else {
-		v = x.(ref.Val)
+		res = n.compare(scalarVal(x))
 	}
-	res := n.compare(v)
 	if costs := f.CostTracker(); costs != nil {
 		costs.EvalBinary(f, n.id, n, base, n.spec, res)
 	}
 	return res
+}
+
+// compareGo is compare for a string or number read from a document,
+// without converting it: fast is false for other values.
+func (n *attrCmpNode) compareGo(x any) (res ref.Val, fast bool) {
+	var c int
+	switch x := x.(type) {
+	case string:
+		switch n.op {
+		case opDefined:
+			return types.True, true
+		case opEq:
+			return types.Bool(n.litIsStr && x == n.litStr), true
+		case opNeq:
+			return types.Bool(!n.litIsStr || x != n.litStr), true
+		case opIn:
+			for _, s := range n.inStrs {
+				if s == x {
+					return types.True, true
+				}
+			}
+			return types.False, true
+		}
+		if !n.litIsStr {
+			return types.NullValue, true // a string and a non-string do not compare
+		}
+		c = compareStrings(x, n.litStr)
+	case float64:
+		switch n.op {
+		case opDefined:
+			return types.True, true
+		case opEq:
+			return types.Bool(n.litIsNum && x == n.litNum), true
+		case opNeq:
+			return types.Bool(!n.litIsNum || x != n.litNum), true
+		case opIn:
+			for _, f := range n.inNums {
+				if f == x {
+					return types.True, true
+				}
+			}
+			return types.False, true
+		}
+		if !n.litIsNum {
+			return types.NullValue, true
+		}
+		switch {
+		case x < n.litNum:
+			c = -1
+		case x > n.litNum:
+			c = 1
+		case x == n.litNum:
+			c = 0
+		default:
+			return types.NullValue, true // NaN
+		}
+	default:
+		return nil, false
+	}
+	switch n.op {
+	case opLt:
+		return types.Bool(c < 0), true
+	case opLte:
+		return types.Bool(c <= 0), true
+	case opGt:
+		return types.Bool(c > 0), true
+	}
+	return types.Bool(c >= 0), true
 }
 
 // compare is fnAttrCmp's comparison with the precomputed operator.

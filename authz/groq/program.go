@@ -266,7 +266,15 @@ func (p *Program) Eval(env *Env, this any) (any, error) {
 
 // Match reports whether the expression yields exactly true for doc.
 func (p *Program) Match(env *Env, doc map[string]any) (bool, error) {
-	v, err := p.eval(env, nil, nil, doc)
+	if env == nil {
+		env = &emptyEnv
+	}
+	if len(p.params) > 0 {
+		if err := p.checkParams(env); err != nil {
+			return false, err
+		}
+	}
+	v, err := p.evalChecked(env, nil, nil, doc)
 	if err != nil {
 		return false, err
 	}
