@@ -53,16 +53,28 @@
 // functions are constant-time and which grow with their input), the
 // program runs without runtime tracking; otherwise CEL tracks the cost of
 // every operation, the library charging by the size of its inputs, and an
-// evaluation past the limit ends with a queryEvalError.
+// evaluation past the limit ends with a queryEvalError. match with a
+// literal pattern and path() patterns that need a regular expression are
+// linear in the text they read: the estimate counts them as constant and
+// they charge the text's length at run time, to CEL's tracker when there
+// is one, else to the budget the static estimate leaves under the limit
+// (plan.go). Either way no evaluation costs more than the limit.
 //
 // # Performance
 //
 // Documents are not converted: a map[string]any is wrapped in a read-only
 // CEL object, and an attribute is converted only when read, strings and
-// numbers without allocating (box.go). Activations are pooled; Match
-// evaluates a two-clause grant filter without allocating. See
-// BenchmarkFilter, which runs the filters of testdata/bench/filters.txt on
-// testdata/bench/doc.json next to the same filters hand-written in Go.
+// numbers without allocating (box.go). CEL plans each program into a tree
+// of interpreter nodes; a planner decorator replaces the library's calls
+// with nodes of this package (plan.go): direct calls without CEL's
+// per-call type guards, && and || over all their terms stopping at the
+// first false (true) term, attribute paths walked in the Go maps, and
+// comparisons, match patterns and path patterns with literal operands
+// compiled when the program is planned. An untracked program's plan runs
+// directly in a frame held by the pooled activation. Match evaluates the
+// three benchmark filters without allocating. See BenchmarkFilter, which
+// runs the filters of testdata/bench/filters.txt on testdata/bench/doc.json
+// next to the same filters hand-written in Go, and BenchmarkVsGroqJS.
 //
 // Custom functions (fn ns::name($p) = body; …) are inlined at their call
 // sites, each argument bound to a CEL variable. diff::changedAny and

@@ -25,7 +25,8 @@ import (
 //     at the first false (true) term, as groq-js does; GROQ's three-valued
 //     && and || are associative, so the flattening keeps their value;
 //   - get chains with constant keys (a.b.c) walk the Go maps directly and
-//     convert only the value they end on;
+//     convert only the value they end on; count(a.b) takes the length of
+//     the Go slice; identity() is read from the activation;
 //   - attrCmp, attrMatch and inPath with a constant specification (which
 //     is what the translation emits) are compiled once, at planning: the
 //     keys, operator and literal are extracted, the match pattern is
@@ -300,7 +301,8 @@ var selfCharged = map[string]bool{"attrMatch": true, "inPath": true}
 // dynamicCost is the cost of a self-charged call: for attrMatch, matching
 // the text its keys reach against its pattern; for inPath, matching the
 // string against a pattern that needs a regular expression (a prefix
-// pattern costs 1).
+// pattern costs 1). The cost trackers of tracked programs charge match and
+// matchScore by the same formula.
 func dynamicCost(name string, x, spec ref.Val) uint64 {
 	switch name {
 	case "attrMatch":
