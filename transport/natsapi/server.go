@@ -137,6 +137,7 @@ func Serve(nc *nats.Conn, eng *vellum.Engine, opts Options) (*Server, error) {
 		{"tokenList", SubjectTokenList, "list the robot tokens (never their secrets)", s.listTokens},
 		{"tokenRevoke", SubjectTokenRevoke, "revoke a robot token", s.revokeToken},
 		{"explain", subjectExplain, "explain an identity's access to a document of the dataset named by the subject's 4th token", s.explain},
+		{"listen", subjectListen, "listen to the changes of the dataset named by the subject's 4th token; events go to the reply subject (docs/listeners.md)", s.listen},
 		{"export", subjectExport, "one page of an export (NDJSON documents as of a point) of the dataset named by the subject's 4th token", s.exportPage},
 		{"events", subjectEvents, "one page of the log of the dataset named by the subject's 4th token, for a replay (administrators)", s.eventsPage},
 		{"history", subjectHistory, "documents at a revision or time, under the caller's read grants, of the dataset named by the subject's 4th token", s.history},

@@ -46,6 +46,10 @@ var statusByCode = map[string]int{
 	"readOnly":                       http.StatusMethodNotAllowed, // vellumd --read-only refuses every write
 	"importIncomplete":               http.StatusConflict,         // import: a batch failed after earlier ones committed
 
+	// Listeners (docs/listeners.md): the reasons of disconnect and error events.
+	"listenerOverflow": http.StatusServiceUnavailable,    // a slow listener was disconnected; it resumes from its lastEventId
+	"eventTooLarge":    http.StatusRequestEntityTooLarge, // a listener event larger than NATS's maximum payload
+
 	// What the server cannot do.
 	"queryNotSupported": http.StatusNotImplemented,
 	"unavailable":       http.StatusServiceUnavailable,
