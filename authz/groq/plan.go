@@ -87,6 +87,12 @@ func decorate(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error
 			n.root = isRootVar(n.base)
 			return n, nil
 		}
+	case "eq", "neq":
+		for side := range 2 {
+			if g, ok := args[side].(*getNode); ok {
+				return &eqNode{id: id, def: d, get: g, other: args[1-side], getFirst: side == 0, neq: d.name == "neq"}, nil
+			}
+		}
 	case "count":
 		if g, ok := args[0].(*getNode); ok {
 			return &countNode{id: id, get: g}, nil
@@ -473,6 +479,74 @@ func (n *getNode) Exec(f *interpreter.ExecutionFrame) ref.Val {
 		return x.(ref.Val)
 	}
 	return theAdapter.NativeToValue(x)
+}
+
+// eqNode is eq or neq of an attribute path and another operand: the
+// value the path reaches is compared without converting it when it is a
+// string (as in author == identity()).
+type eqNode struct {
+	id       int64
+	def      *fnDef
+	get      *getNode
+	other    interpreter.InterpretableV2
+	getFirst bool // the path is the left operand (evaluation order)
+	neq      bool
+}
+
+func (n *eqNode) ID() int64                             { return n.id }
+func (n *eqNode) Eval(a interpreter.Activation) ref.Val { return interpreter.EvalActivation(a, n.Exec) }
+func (n *eqNode) Function() string                      { return n.def.name }
+func (n *eqNode) OverloadID() string                    { return "groq_" + n.def.name }
+func (n *eqNode) Args() []interpreter.InterpretableV2 {
+	if n.getFirst {
+		return []interpreter.InterpretableV2{n.get, n.other}
+	}
+	return []interpreter.InterpretableV2{n.other, n.get}
+}
+func (n *eqNode) Exec(f *interpreter.ExecutionFrame) ref.Val {
+	if f.CostTracker() != nil {
+		args := n.Args()
+		l := args[0].Exec(f)
+		if abnormal(l) {
+			return l
+		}
+		r := args[1].Exec(f)
+		if abnormal(r) {
+			return r
+		}
+		res := types.Bool(equal(l, r) != n.neq)
+		f.CostTracker().EvalBinary(f, n.id, n, l, r, res)
+		return res
+	}
+	var x any
+	var xVal ref.Val
+	var other ref.Val
+	if !n.getFirst {
+		if other = n.other.Exec(f); abnormal(other) {
+			return other
+		}
+	}
+	base := evalBase(f, n.get.base, n.get.root)
+	if abnormal(base) {
+		return base
+	}
+	x, ok := walk(base, n.get.keys)
+	if !ok {
+		xVal = x.(ref.Val)
+	}
+	if n.getFirst {
+		if other = n.other.Exec(f); abnormal(other) {
+			return other
+		}
+	}
+	if s, isStr := x.(string); isStr && ok {
+		o, oStr := other.(types.String)
+		return types.Bool((oStr && string(o) == s) != n.neq)
+	}
+	if ok {
+		xVal = scalarVal(x)
+	}
+	return types.Bool(equal(xVal, other) != n.neq)
 }
 
 // countNode is count(get(…)): the length of the array an attribute path

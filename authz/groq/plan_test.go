@@ -27,6 +27,7 @@ func TestPlanEquivalence(t *testing.T) {
 		`tags match "a*"`, `tags match "x y"`, `n match "1"`, `slug.current match "ab*"`,
 		`count(tags) > 1`, `count(tags)`, `count(s)`, `count(slug.current)`,
 		`slug.current`, `tags`, `slug`, `identity()`,
+		`author == identity()`, `identity() != author`, `s == slug.current`, `slug.current != s`, `tags == tags`, `slug == slug`, `n == a`, `a != n`,
 		`_type in ["post", "article"] && defined(slug.current) && s match "groq*" && status != "archived" && n >= 2 && count(tags) > 1`,
 		`tags[@ == "a"]`, `tags[@ match "a*"]`, `*[_type == "post"][0]._type == _type`,
 	}
