@@ -34,6 +34,7 @@ func TestExternalNATSPermissions(t *testing.T) {
 		return &server.Permissions{
 			Publish:   &server.SubjectPermission{Allow: []string{"vellum.v1.>", "$SRV.>"}, Deny: []string{"vellum.v1.events.>"}},
 			Subscribe: &server.SubjectPermission{Allow: []string{prefix + ".>"}},
+			Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: time.Minute},
 		}
 	}
 	ns, err := server.NewServer(&server.Options{

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -36,7 +37,9 @@ const registeredClient = "client"
 // ClientPermissions are the permissions of a client connection that
 // declared inboxPrefix: publish only to the service's subjects (never to
 // the event streams) and to micro's discovery subjects; subscribe only
-// under its own inbox prefix.
+// under its own inbox prefix; answer a message it received (a listener's
+// heartbeat) once, within ResponseExpiry, on the reply subject the message
+// names (NATS's allow_responses).
 func ClientPermissions(inboxPrefix string) *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{
@@ -44,8 +47,12 @@ func ClientPermissions(inboxPrefix string) *server.Permissions {
 			Deny:  []string{natsapi.EventSubjectPrefix + ">"},
 		},
 		Subscribe: &server.SubjectPermission{Allow: []string{inboxPrefix + ".>"}},
+		Response:  &server.ResponsePermission{MaxMsgs: 1, Expires: ResponseExpiry},
 	}
 }
+
+// ResponseExpiry is how long a client may answer a message it received.
+const ResponseExpiry = time.Minute
 
 // ServicePermissions are the permissions of vellumd's service connection.
 // It answers requests on the reply subjects their senders choose, so it

@@ -267,6 +267,50 @@ func TestNoBypass(t *testing.T) {
 		}
 	}
 
+	// A client may answer a message vellumd sends it with a reply subject
+	// (a listener's heartbeat), once; Eve may not publish there herself.
+	svc := f.mustConnect(t, f.auth.ServiceOptions())
+	hb, err := svc.SubscribeSync("_INBOX.vellumd-heartbeat.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceInbox, err := alice.SubscribeSync(alicePrefix + ".listen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.PublishRequest(alicePrefix+".listen", "_INBOX.vellumd-heartbeat.1", []byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	ping, err := aliceInbox.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("Alice got no heartbeat: %v", err)
+	}
+	for range 2 { // the second answer exceeds the one allowed
+		if err := ping.Respond([]byte("pong")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := eve.Publish("_INBOX.vellumd-heartbeat.1", []byte("forged pong")); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := eve.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := hb.NextMsg(5 * time.Second); err != nil || string(m.Data) != "pong" {
+		t.Fatalf("vellumd did not get Alice's answer: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n, _, _ := hb.Pending(); n != 0 {
+		m, _ := hb.NextMsg(0)
+		t.Errorf("vellumd got %d more answers, the first %q: only one answer of Alice's is allowed, none of Eve's", n, m.Data)
+	}
+
 	// A client may use micro's discovery.
 	if _, err := alice.Request("$SRV.PING.vellum", nil, 5*time.Second); err != nil {
 		t.Errorf("Alice's $SRV.PING: %v", err)
