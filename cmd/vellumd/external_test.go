@@ -301,3 +301,68 @@ func TestExternalNATSRestart(t *testing.T) {
 	}
 	t.Logf("%d transactions acknowledged around the restart; the stream holds the whole log, %d events", len(acked), len(msgs))
 }
+
+// TestEmbeddedNATSPermissions checks the real daemon's embedded NATS server:
+// an anonymous connection is refused, a client may not subscribe beyond its
+// inbox, and the admin user reads the event stream.
+func TestEmbeddedNATSPermissions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binaries; skipped with -short")
+	}
+	bin := buildBinaries(t)
+	data := t.TempDir()
+	d := startDaemon(t, bin, data)
+	defer d.stop(t)
+	token := adminToken(t, data)
+
+	if nc, err := nats.Connect(d.url, nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Errorf("an anonymous connection to vellumd's NATS server was admitted")
+	}
+	if nc, err := nats.Connect(d.url, nats.UserInfo("admin", "not-the-token"), nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Errorf("the admin user was admitted with a wrong password")
+	}
+	if !strings.Contains(d.logs(), "refused a NATS connection") {
+		t.Errorf("vellumd did not log the refused connections")
+	}
+
+	errs := &errorLog{}
+	eve, err := nats.Connect(d.url, append(natsapi.ClientOptions(), nats.NoReconnect(),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs.add(err) }))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eve.Close()
+	all, err := eve.SubscribeSync(">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eve.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	client := natsapi.NewClient(connectClient(t, d.url), token)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := client.CreateDataset(ctx, "blog", ""); err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.Mutate(ctx, "blog", []byte(`{"mutations":[{"create":{"_id":"a","_type":"t"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r vellum.TxResult
+	if err := json.Unmarshal(res, &r); err != nil {
+		t.Fatal(err)
+	}
+	msgs := waitStream(t, d.url, token, "blog", r.TransactionID)
+	if len(msgs) != 1 {
+		t.Errorf("the stream holds %d messages, want 1", len(msgs))
+	}
+	if n, _, _ := all.Pending(); n != 0 {
+		t.Errorf("a client's subscription to > received %d messages", n)
+	}
+	if !strings.Contains(errs.String(), `Permissions Violation for Subscription to ">"`) {
+		t.Errorf("a client's subscription to > was not refused: %s", errs.String())
+	}
+}
