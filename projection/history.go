@@ -125,8 +125,17 @@ func (s *Store) effect(id string, e historyEntry) (*eventlog.Effect, error) {
 	return &ev.Effects[e.effect], nil
 }
 
-// replay applies the diffs of patches (newest first) to base.
+// replay applies the diffs of patches (newest first) to base: member by
+// member when they all are of that kind (memberReplay), else through
+// lazyDoc.
 func (s *Store) replay(id string, base []byte, patches []historyEntry) ([]byte, bool, error) {
+	diffs, err := s.diffsOf(id, patches)
+	if err != nil {
+		return nil, false, err
+	}
+	if doc, ok := memberReplay(base, diffs); ok {
+		return doc, true, nil
+	}
 	var d lazyDoc
 	if err := d.init(base); err != nil {
 		return nil, false, s.corrupt(id, 0, "stored version is not JSON: %v", err)
