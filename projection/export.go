@@ -3,7 +3,6 @@ package projection
 import (
 	"bytes"
 	"encoding/binary"
-	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/vellum-db/vellum/eventlog"
@@ -105,86 +104,120 @@ func (s *Store) scanHistory(snap *pebble.Snapshot, seq uint64, after string, fn 
 		return err
 	}
 	defer docs.Close()
+	docsOK := docs.First()
 
-	var key []byte // scratch
-	for ok := hist.First(); ok; {
+	// The entries of one id are contiguous and ascend by seq. Walking them
+	// with Next, remember for the current id whether it has an entry at or
+	// before seq (and the kind of the last one) and whether one follows;
+	// once one follows, seek past the id's remaining entries.
+	var (
+		id      []byte // the current id
+		have    bool   // an entry at or before seq
+		deleted bool   // ... and the last such entry is a deletion
+		later   bool   // an entry after seq
+		last    []byte // the value of the last entry at or before seq
+		lastSeq uint64 // ... and its sequence number
+		dk      []byte // scratch: a current-document key
+		// The event of the last whole-document version read: the documents
+		// one transaction wrote are neighbours in a scan more often than not.
+		cached *eventlog.Event
+	)
+	// version returns the document as of seq when it changed after seq:
+	// straight from the entry when it holds the whole document (an effect
+	// with the document, or a snapshot), else through AtSeq.
+	version := func() ([]byte, bool, error) {
+		e, err := s.parseHistory(string(id), s.historyKey(string(id), lastSeq), last)
+		if err != nil {
+			return nil, false, err
+		}
+		switch e.kind {
+		case histSnapshot:
+			return e.doc, true, nil
+		case histDoc:
+			if cached == nil || cached.Seq != e.seq {
+				if cached, err = s.log.Get(e.seq); err != nil {
+					return nil, false, err
+				}
+			}
+			if e.effect < len(cached.Effects) && cached.Effects[e.effect].DocID == string(id) && cached.Effects[e.effect].Doc != nil {
+				return cached.Effects[e.effect].Doc, true, nil
+			}
+		}
+		return s.AtSeq(string(id), seq)
+	}
+	emit := func() error {
+		if !have || deleted {
+			return nil // created after seq, or deleted at or before it
+		}
+		if later {
+			doc, found, err := version()
+			if err != nil || !found {
+				return err
+			}
+			return fn(string(id), doc)
+		}
+		// Unchanged since: the current document is that version. Current
+		// documents are in id order too: walk them forward.
+		dk = append(append(dk[:0], s.docs...), id...)
+		for docsOK && bytes.Compare(docs.Key(), dk) < 0 {
+			docsOK = docs.Next()
+		}
+		if !docsOK || !bytes.Equal(docs.Key(), dk) {
+			if err := docs.Error(); err != nil {
+				return err
+			}
+			return s.corrupt(string(id), seq, "the history index says the document exists, but it has no current version")
+		}
+		v, err := docs.ValueAndErr()
+		if err != nil {
+			return err
+		}
+		h, doc, err := parseDocValue(v)
+		if err != nil {
+			return s.corrupt(string(id), h.seq, "current document: %v", err)
+		}
+		return fn(string(id), doc)
+	}
+	ok := hist.First()
+	for ok {
 		k := hist.Key()
 		if len(k) < len(s.history)+1+8 || k[len(k)-9] != 0 {
 			return s.corrupt("", 0, "malformed history key %x", k)
 		}
-		id := string(k[len(s.history) : len(k)-9])
-		first := binary.BigEndian.Uint64(k[len(k)-8:])
-		next := afterKey(s.history, id)
-		if first > seq {
-			// Created after seq.
-			ok = hist.SeekGE(next)
+		kid := k[len(s.history) : len(k)-9]
+		if id == nil || !bytes.Equal(kid, id) {
+			if id != nil {
+				if err := emit(); err != nil {
+					return err
+				}
+			}
+			id = append(id[:0], kid...)
+			if id == nil {
+				id = []byte{} // never nil once set
+			}
+			have, deleted, later = false, false, false
+		}
+		if binary.BigEndian.Uint64(k[len(k)-8:]) > seq {
+			later = true
+			ok = hist.SeekGE(afterKey(s.history, string(id)))
 			continue
-		}
-		// The last entry at or before seq, and whether a later one exists.
-		key = append(append(append(key[:0], s.history...), id...), 0)
-		prefixLen := len(key)
-		later := false
-		var upper []byte
-		if seq < math.MaxUint64 {
-			upper = binary.BigEndian.AppendUint64(key, seq+1)
-			if hist.SeekGE(upper) {
-				hk := hist.Key()
-				later = len(hk) == prefixLen+8 && bytes.Equal(hk[:prefixLen], upper[:prefixLen])
-			}
-		} else {
-			upper = next
-		}
-		if !hist.SeekLT(upper) {
-			if err := hist.Error(); err != nil {
-				return err
-			}
-			return s.corrupt(id, seq, "history entry vanished during the scan")
-		}
-		if seq < math.MaxUint64 {
-			key = upper // keep the grown scratch buffer; never alias next
 		}
 		v, err := hist.ValueAndErr()
 		if err != nil {
 			return err
 		}
 		if len(v) == 0 {
-			return s.corrupt(id, seq, "empty history entry")
+			return s.corrupt(string(id), seq, "empty history entry")
 		}
-		switch {
-		case v[0] == histDeleted:
-			// Absent just after seq.
-		case !later:
-			// Unchanged since: the current document is that version.
-			dk := append(append(key[:0], s.docs...), id...)
-			if !docs.SeekGE(dk) || !bytes.Equal(docs.Key(), dk) {
-				if err := docs.Error(); err != nil {
-					return err
-				}
-				return s.corrupt(id, seq, "the history index says the document exists, but it has no current version")
-			}
-			dv, err := docs.ValueAndErr()
-			if err != nil {
-				return err
-			}
-			h, doc, err := parseDocValue(dv)
-			if err != nil {
-				return s.corrupt(id, h.seq, "current document: %v", err)
-			}
-			if err := fn(id, doc); err != nil {
-				return err
-			}
-		default:
-			doc, found, err := s.AtSeq(id, seq)
-			if err != nil {
-				return err
-			}
-			if found {
-				if err := fn(id, doc); err != nil {
-					return err
-				}
-			}
-		}
-		ok = hist.SeekGE(next)
+		have, deleted = true, v[0] == histDeleted
+		last, lastSeq = append(last[:0], v...), binary.BigEndian.Uint64(k[len(k)-8:])
+		ok = hist.Next()
 	}
-	return hist.Error()
+	if err := hist.Error(); err != nil {
+		return err
+	}
+	if id != nil {
+		return emit()
+	}
+	return nil
 }
