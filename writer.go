@@ -108,6 +108,7 @@ type writer struct {
 	jobs     chan job
 	commits  chan *group
 	syncs    chan *group
+	free     chan *pebble.Batch // synced group batches, reset for reuse
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -150,6 +151,7 @@ func newWriter(ds *dataset, db *pebble.DB, seq uint64, hash [32]byte, last time.
 		jobs:    make(chan job, 1024),
 		commits: make(chan *group, maxPending),
 		syncs:   make(chan *group, maxPending),
+		free:    make(chan *pebble.Batch, 16),
 		stop:    make(chan struct{}),
 		seq:     seq,
 		hash:    hash,
@@ -318,7 +320,11 @@ func (w *writer) run(j job) {
 func (w *writer) addTx(seq uint64) error {
 	g := w.cur
 	if g.batch == nil {
-		g.batch = w.db.NewBatch()
+		select {
+		case g.batch = <-w.free:
+		default:
+			g.batch = w.db.NewBatch()
+		}
 	}
 	if err := g.batch.Apply(w.txb, nil); err != nil {
 		return err
@@ -377,8 +383,10 @@ func (w *writer) syncLoop() {
 					ok = true
 				}
 			}
-			g.batch.Close()
-			if ok {
+			if !ok {
+				g.batch.Close()
+			} else {
+				w.recycle(g.batch)
 				w.setDurable(g.lastSeq)
 				changed := false
 				for i := range g.txs {
@@ -401,6 +409,17 @@ func (w *writer) syncLoop() {
 			}
 			t.reply <- t.res
 		}
+	}
+}
+
+// recycle keeps a synced group batch for a later group (Reset keeps its
+// buffer), or closes it when enough are kept.
+func (w *writer) recycle(b *pebble.Batch) {
+	b.Reset()
+	select {
+	case w.free <- b:
+	default:
+		b.Close()
 	}
 }
 
@@ -455,6 +474,14 @@ func (w *writer) fail(err error) {
 func (w *writer) close() {
 	w.stopOnce.Do(func() { close(w.stop) })
 	w.wg.Wait()
+	for {
+		select {
+		case b := <-w.free:
+			b.Close()
+		default:
+			return
+		}
+	}
 }
 
 // nextTxID returns a new ULID for a transaction at t.
