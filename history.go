@@ -77,6 +77,7 @@ func (e *Engine) HistoryDocuments(ctx context.Context, name string, p *authz.Pri
 	d.rebuild.RLock()
 	defer d.rebuild.RUnlock()
 	c := d.checker(p, time.Now())
+	all := readsEverything(p, name) // no need to decode the versions to decide
 	out := make([]json.RawMessage, 0, len(ids))
 	for _, id := range ids {
 		var (
@@ -91,7 +92,7 @@ func (e *Engine) HistoryDocuments(ctx context.Context, name string, p *authz.Pri
 		if err != nil {
 			return nil, AsError(err)
 		}
-		if ok {
+		if ok && !all {
 			if _, ok, err = readable(c, raw); err != nil {
 				return nil, AsError(err)
 			}
