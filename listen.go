@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -347,6 +349,11 @@ type listenFilter struct {
 	params       map[string]any
 	usesIdentity bool
 	key          string // src and params: equal keys evaluate alike
+	// types, when not nil, are the only values of _type the filter can be
+	// true for (it is a conjunction with a conjunct _type == "T" or
+	// _type in [...]): the hub consults it only for documents of those
+	// types.
+	types []string
 }
 
 func compileListenFilter(src string, params map[string]any) (*listenFilter, error) {
@@ -371,6 +378,7 @@ func compileListenFilter(src string, params map[string]any) (*listenFilter, erro
 	f.prog = prog
 	f.usesIdentity = true
 	if n, err := syntax.Parse(src); err == nil {
+		f.types, _ = requiredTypes(n)
 		f.usesIdentity = false
 		syntax.Inspect(n, func(n syntax.Node) bool {
 			if c, ok := n.(*syntax.FuncCall); ok && c.Name == "identity" && (c.Namespace == "global" || c.Namespace == "") {
@@ -380,6 +388,72 @@ func compileListenFilter(src string, params map[string]any) (*listenFilter, erro
 		})
 	}
 	return f, nil
+}
+
+// requiredTypes returns the _type values n can be true for, when n is a
+// conjunction (&&, possibly in parentheses) one of whose conjuncts is
+// _type == "T", "T" == _type or _type in ["T", ...]: GROQ's && is false as
+// soon as one side is false, and such a conjunct is false for any other
+// _type.
+func requiredTypes(n syntax.Node) ([]string, bool) {
+	switch x := n.(type) {
+	case *syntax.Group:
+		return requiredTypes(x.Expr)
+	case *syntax.Binary:
+		switch x.Op {
+		case syntax.OpAnd:
+			l, lok := requiredTypes(x.Left)
+			r, rok := requiredTypes(x.Right)
+			switch {
+			case lok && rok:
+				both := []string{}
+				for _, t := range l {
+					if slices.Contains(r, t) {
+						both = append(both, t)
+					}
+				}
+				return both, true
+			case lok:
+				return l, true
+			case rok:
+				return r, true
+			}
+		case syntax.OpEq:
+			if s, ok := x.Right.(*syntax.String); ok && isTypeAttr(x.Left) {
+				return []string{s.Value}, true
+			}
+			if s, ok := x.Left.(*syntax.String); ok && isTypeAttr(x.Right) {
+				return []string{s.Value}, true
+			}
+		case syntax.OpIn:
+			arr, ok := x.Right.(*syntax.Array)
+			if !ok || !isTypeAttr(x.Left) {
+				return nil, false
+			}
+			types := []string{}
+			for _, e := range arr.Elements {
+				s, ok := e.Value.(*syntax.String)
+				if !ok || e.Splat {
+					return nil, false
+				}
+				types = append(types, s.Value)
+			}
+			return types, true
+		}
+	}
+	return nil, false
+}
+
+// isTypeAttr reports whether n is _type or @._type.
+func isTypeAttr(n syntax.Node) bool {
+	switch x := n.(type) {
+	case *syntax.ThisAttribute:
+		return x.Name == "_type"
+	case *syntax.Attribute:
+		_, this := x.Base.(*syntax.This)
+		return this && x.Name == "_type"
+	}
+	return false
 }
 
 // groupKey returns the key of a listener with identity's filter group.
@@ -550,6 +624,50 @@ type shareGroup struct {
 	key     string
 	rep     *authz.Principal // any of them: they decide alike
 	filters map[string]*filterGroup
+	// The filter groups by the _type values their filter requires, and
+	// those whose filter requires none: a commit is decided only for the
+	// groups its documents' types can concern.
+	byType  map[string]map[*filterGroup]struct{}
+	untyped map[*filterGroup]struct{}
+}
+
+func (sg *shareGroup) index(fg *filterGroup, add bool) {
+	sets := []map[*filterGroup]struct{}{sg.untyped}
+	if fg.filter.types != nil {
+		sets = sets[:0]
+		for _, t := range fg.filter.types {
+			if sg.byType[t] == nil {
+				sg.byType[t] = map[*filterGroup]struct{}{}
+			}
+			sets = append(sets, sg.byType[t])
+		}
+	}
+	for _, set := range sets {
+		if add {
+			set[fg] = struct{}{}
+		} else {
+			delete(set, fg)
+		}
+	}
+}
+
+// candidates returns the filter groups whose filter may match a version
+// of c's documents.
+func (sg *shareGroup) candidates(c *Commit) map[*filterGroup]struct{} {
+	if len(sg.byType) == 0 {
+		return sg.untyped
+	}
+	out := maps.Clone(sg.untyped)
+	for i := range c.Docs {
+		for _, doc := range []map[string]any{c.Docs[i].Before, c.Docs[i].After} {
+			if t, ok := doc["_type"].(string); ok {
+				for fg := range sg.byType[t] {
+					out[fg] = struct{}{}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // filterGroup is a share group's listeners with one filter key; they all
@@ -698,13 +816,15 @@ func (h *hub) attach(l *Listener) {
 	l.fk = l.filter.groupKey(l.principal.Identity())
 	sg := h.shares[l.sk]
 	if sg == nil {
-		sg = &shareGroup{key: l.sk, rep: l.principal, filters: map[string]*filterGroup{}}
+		sg = &shareGroup{key: l.sk, rep: l.principal, filters: map[string]*filterGroup{},
+			byType: map[string]map[*filterGroup]struct{}{}, untyped: map[*filterGroup]struct{}{}}
 		h.shares[l.sk] = sg
 	}
 	fg := sg.filters[l.fk]
 	if fg == nil {
 		fg = &filterGroup{key: l.fk, filter: l.filter, identity: l.principal.Identity(), listeners: map[*Listener]struct{}{}}
 		sg.filters[l.fk] = fg
+		sg.index(fg, true)
 	}
 	fg.listeners[l] = struct{}{}
 	l.group = fg
@@ -727,6 +847,7 @@ func (h *hub) detach(l *Listener) {
 	delete(fg.listeners, l)
 	if len(fg.listeners) == 0 {
 		delete(sg.filters, l.fk)
+		sg.index(fg, false)
 	}
 	if len(sg.filters) == 0 {
 		delete(h.shares, l.sk)
@@ -761,7 +882,7 @@ func (h *hub) dropStopped() {
 func (h *hub) handle(c *Commit) {
 	ev := evaluation{d: h.d, stats: h.stats, pol: h.pol, cache: h.cache}
 	for _, sg := range h.shares {
-		for _, fg := range sg.filters {
+		for fg := range sg.candidates(c) {
 			ev.fanOut(c, sg, fg, func(l *Listener, e *ListenEvent) {
 				if !l.start.before(e.Seq, e.index) {
 					return
@@ -878,6 +999,11 @@ func (ev *evaluation) matches(v *version, fg *filterGroup, now time.Time) matchR
 	}
 	if fg.filter.prog == nil {
 		return matchResult{ok: true}
+	}
+	if ts := fg.filter.types; ts != nil {
+		if t, ok := v.doc["_type"].(string); !ok || !slices.Contains(ts, t) {
+			return matchResult{}
+		}
 	}
 	r, done := v.match[fg.key]
 	if !done {

@@ -86,7 +86,7 @@ func runListen(cmd *cobra.Command, _ []string) error {
 	// A connection that reconnects for ever: a lost listener is listened
 	// for again, after the last event printed.
 	reconnected := make(chan struct{}, 1)
-	nc, err := nats.Connect(flagServer,
+	opts := append(natsapi.ClientOptions(),
 		nats.Name("vellum listen"),
 		nats.Timeout(connectTimeout),
 		nats.MaxReconnects(-1),
@@ -97,6 +97,7 @@ func runListen(cmd *cobra.Command, _ []string) error {
 			default:
 			}
 		}))
+	nc, err := nats.Connect(flagServer, opts...)
 	if err != nil {
 		return unreachableError{fmt.Errorf("cannot reach vellumd at %s: %w (is vellumd running? set --server or VELLUM_SERVER)", flagServer, err)}
 	}
