@@ -48,7 +48,8 @@ func TestExport(t *testing.T) {
 		{"patch":{"id":"post-1","set":{"title":"one, edited"}}},
 		{"create":{"_id":"post-2","_type":"post","title":"two"}},
 		{"delete":{"id":"drafts.post-1"}},
-		{"create":{"_id":"_.groups.readers","_type":"system.group","members":["alice"],"grants":[{"path":"secret.**","permissions":["read"]}]}}]}`)
+		{"create":{"_id":"_.groups.readers","_type":"system.group","members":["alice"],"grants":[{"path":"secret.**","permissions":["read"]}]}},
+		{"create":{"_id":"_.groups.settings","_type":"system.group","members":["bob"],"grants":[{"filter":"_type == 'settings'","permissions":["read"]}]}}]}`)
 	head := headSeq(t, e, "blog")
 
 	for _, c := range []struct {
@@ -58,7 +59,7 @@ func TestExport(t *testing.T) {
 		want string // ids, comma-separated
 	}{
 		{"head, admin", SystemPrincipal, ExportOptions{}, "post-1,post-2,secret.settings,versions.r1.post-1"},
-		{"head with system documents", SystemPrincipal, ExportOptions{System: true}, "_.groups.readers,post-1,post-2,secret.settings,versions.r1.post-1"},
+		{"head with system documents", SystemPrincipal, ExportOptions{System: true}, "_.groups.readers,_.groups.settings,post-1,post-2,secret.settings,versions.r1.post-1"},
 		{"no drafts", SystemPrincipal, ExportOptions{NoDrafts: true}, "post-1,post-2,secret.settings"},
 		{"at the first transaction", SystemPrincipal, ExportOptions{At: Point{TxID: r1.TransactionID}}, "drafts.post-1,post-1,secret.settings,versions.r1.post-1"},
 		{"at a time between", SystemPrincipal, ExportOptions{At: Point{Time: between}}, "drafts.post-1,post-1,secret.settings,versions.r1.post-1"},
@@ -69,6 +70,10 @@ func TestExport(t *testing.T) {
 		{"everyone, in the past", authz.Anonymous(), ExportOptions{At: Point{TxID: r1.TransactionID}}, "post-1"},
 		// alice's group grants read on secret.**.
 		{"a group member", &authz.Principal{ID: "alice", Authenticated: true}, ExportOptions{}, "post-1,post-2,secret.settings"},
+		// bob's group grants read by a filter: each document is decoded
+		// and decided.
+		{"a member of a group with a filter", &authz.Principal{ID: "bob", Authenticated: true}, ExportOptions{}, "post-1,post-2,secret.settings"},
+		{"a filter, drafts", &authz.Principal{ID: "bob", Authenticated: true}, ExportOptions{At: Point{TxID: r1.TransactionID}}, "post-1,secret.settings"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ids, _, err := exportIDs(t, e, "blog", c.p, c.opts)
