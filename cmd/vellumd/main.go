@@ -261,6 +261,13 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 		runErr = errors.Join(runErr, err)
 	}
 	if pub != nil {
+		// Let the stream take the last transactions, briefly: what it
+		// does not get now, it gets from the log at the next start.
+		fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := pub.Flush(fctx); err != nil {
+			log.Warn("the event streams will catch up at the next start", "error", err)
+		}
+		fcancel()
 		pub.Close()
 	}
 	nc.Close()

@@ -273,6 +273,41 @@ func (p *Publisher) Close() {
 	p.wg.Wait()
 }
 
+// Flush waits until the stream of every dataset holds the dataset's whole
+// log as it is when Flush is called, or until ctx is done (then it returns
+// ctx's error). vellumd calls it at shutdown, so that consumers see every
+// transaction without waiting for the next start.
+func (p *Publisher) Flush(ctx context.Context) error {
+	list, err := p.eng.Datasets(ctx, vellum.SystemPrincipal)
+	if err != nil {
+		return err
+	}
+	want := make(map[string]uint64, len(list))
+	for _, d := range list {
+		if want[d.Name], err = p.eng.Head(d.Name); err != nil {
+			return err
+		}
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		behind := 0
+		for name, head := range want {
+			if p.Published(name) < head {
+				behind++
+			}
+		}
+		if behind == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natsapi: %d event streams are behind their logs: %w", behind, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
 // Published returns the log sequence number of the last event of dataset
 // that the publisher knows to be in the stream (0 if none or unknown).
 func (p *Publisher) Published(dataset string) uint64 {

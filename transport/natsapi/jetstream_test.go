@@ -352,6 +352,14 @@ func TestEventStreamCatchesUp(t *testing.T) {
 	f.pub.Close()
 	write(30, 50)
 	newPub()
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := f.pub.Flush(fctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.pub.Published("blog"); got != 80 {
+		t.Errorf("after Flush the stream holds events up to %d, want 80", got)
+	}
 	if msgs := checkStreamIsLog(t, f, "blog"); len(msgs) != 80 {
 		t.Errorf("%d messages after the restart, want 80", len(msgs))
 	}
