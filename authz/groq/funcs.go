@@ -1236,7 +1236,27 @@ func stripEdgeDots(s string) string {
 	return string(out)
 }
 
+// asciiSep caches isTokenSepRune for ASCII characters, [wildcard][c].
+var asciiSep = func() (t [2][128]bool) {
+	for c := range 128 {
+		t[0][c] = isTokenSepRune(rune(c), false)
+		t[1][c] = isTokenSepRune(rune(c), true)
+	}
+	return t
+}()
+
 func isTokenSep(r rune, wildcard bool) bool {
+	if r < 0x80 {
+		w := 0
+		if wildcard {
+			w = 1
+		}
+		return asciiSep[w][r]
+	}
+	return isTokenSepRune(r, wildcard)
+}
+
+func isTokenSepRune(r rune, wildcard bool) bool {
 	switch r {
 	case '!', '@', '#', '$', '%', '^', '&', '(', ')', ',', '\\', '/', '?', '"', ';', ':', '{', '}', '|', '[', ']', '+', '<', '>', '-':
 		return true
@@ -1287,6 +1307,27 @@ func termMatch(term, token string) bool {
 
 // foldPrefix reports whether s starts with prefix, ignoring case.
 func foldPrefix(s, prefix string) bool {
+	// ASCII fast path: two ASCII characters fold to each other exactly
+	// when they are the same letter in either case.
+	i := 0
+	for ; i < len(prefix) && i < len(s); i++ {
+		p, c := prefix[i], s[i]
+		if p >= 0x80 || c >= 0x80 {
+			break
+		}
+		if p != c && (p|0x20 != c|0x20 || p|0x20 < 'a' || p|0x20 > 'z') {
+			return false
+		}
+	}
+	if i == len(prefix) {
+		return true
+	}
+	return foldPrefixRunes(s[i:], prefix[i:])
+}
+
+// foldPrefixRunes is foldPrefix rune by rune, with Unicode's simple case
+// folding.
+func foldPrefixRunes(s, prefix string) bool {
 	for _, pr := range prefix {
 		if s == "" {
 			return false

@@ -59,3 +59,34 @@ func TestTokenize(t *testing.T) {
 		t.Errorf("pattern tokens = %q", got)
 	}
 }
+
+// TestFoldPrefix compares foldPrefix (ASCII fast path) with the rune-by-rune
+// comparison under Unicode's simple case folding, on strings mixing ASCII
+// letters, the ASCII characters one bit away from letters (@ [ ` {) and
+// letters whose case folds cross ASCII (the Kelvin sign folds to k, ſ to s).
+func TestFoldPrefix(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	alphabet := []string{"a", "A", "k", "K", "s", "S", "z", "Z", "@", "[", "`", "{", "0", "é", "É", "\u212a", "ſ", "ß"}
+	str := func(n int) string {
+		var b strings.Builder
+		for range n {
+			b.WriteString(alphabet[rng.Intn(len(alphabet))])
+		}
+		return b.String()
+	}
+	agree, hits := 0, 0
+	for range 200000 {
+		s, p := str(rng.Intn(5)), str(rng.Intn(4))
+		got, want := foldPrefix(s, p), foldPrefixRunes(s, p)
+		if got != want {
+			t.Fatalf("foldPrefix(%q, %q) = %v, rune by rune %v", s, p, got, want)
+		}
+		agree++
+		if got {
+			hits++
+		}
+	}
+	if hits < agree/100 {
+		t.Fatalf("only %d of %d prefixes match: the test does not exercise matches", hits, agree)
+	}
+}
