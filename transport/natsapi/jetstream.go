@@ -65,15 +65,18 @@ func StreamName(dataset string) (string, error) {
 // document and the grant that allowed it, and the event's place in the
 // dataset's hash chain.
 type StreamEvent struct {
-	ID           string          `json:"id"`
-	Seq          uint64          `json:"seq"`
-	Timestamp    string          `json:"timestamp"` // RFC 3339, UTC, nanoseconds
-	Author       string          `json:"author"`    // the identity that caused it
-	DocumentIDs  []string        `json:"documentIDs"`
-	Mutations    json.RawMessage `json:"mutations"` // as submitted
-	Effects      []StreamEffect  `json:"effects"`
-	PreviousHash string          `json:"previousHash"` // hex; zeros for the first event
-	Hash         string          `json:"hash"`         // hex
+	ID          string          `json:"id"`
+	Seq         uint64          `json:"seq"`
+	Timestamp   string          `json:"timestamp"` // RFC 3339, UTC, nanoseconds
+	Author      string          `json:"author"`    // the identity that caused it
+	DocumentIDs []string        `json:"documentIDs"`
+	Mutations   json.RawMessage `json:"mutations"` // as submitted
+	// MutationsOmitted says that Mutations was left out (null) because the
+	// event would not fit in one NATS message even without its documents.
+	MutationsOmitted bool           `json:"mutationsOmitted,omitempty"`
+	Effects          []StreamEffect `json:"effects"`
+	PreviousHash     string         `json:"previousHash"` // hex; zeros for the first event
+	Hash             string         `json:"hash"`         // hex
 }
 
 // StreamEffect is what a transaction did to one document.
@@ -156,6 +159,13 @@ func streamMessage(dataset, subject string, c *vellum.Commit, maxPayload int64) 
 				se.Effects[i].DocumentOmitted = true
 			}
 		}
+		if body, err = marshal(se); err != nil {
+			return nil, err
+		}
+	}
+	if maxPayload > 0 && int64(len(body))+1024 > maxPayload {
+		se.Mutations = json.RawMessage("null")
+		se.MutationsOmitted = true
 		if body, err = marshal(se); err != nil {
 			return nil, err
 		}
