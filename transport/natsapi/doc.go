@@ -8,4 +8,7 @@
 // the client) and after it is taken out of one (by the server). Document ids,
 // which contain dots, travel only in message bodies. The subject space,
 // headers and bodies are documented in docs/nats.md.
+//
+// It also publishes every durable transaction to its dataset's JetStream
+// stream ([PublishEvents], docs/jetstream.md).
 package natsapi
