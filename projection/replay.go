@@ -63,13 +63,47 @@ func splitMembers(doc []byte, out []member) ([]member, bool) {
 	}
 }
 
-// find returns the index of the member named name (unquoted), or where it
-// would be inserted.
-func findMember(ms []member, name string) (int, bool) {
-	return slices.BinarySearchFunc(ms, name, func(m member, name string) int {
-		k := m.key[1 : len(m.key)-1]
-		return bytes.Compare(k, []byte(name))
+// findMember returns the index of the member named name (unquoted), or
+// where it would be inserted.
+func findMember(ms []member, name []byte) (int, bool) {
+	return slices.BinarySearchFunc(ms, name, func(m member, name []byte) int {
+		return bytes.Compare(m.key[1:len(m.key)-1], name)
 	})
+}
+
+// applyScalarChanges applies changes (parseMemberChanges: scalar values
+// written as encoding/json writes them, names sorted and free of escapes)
+// to raw members, without decoding anything. It returns false, having
+// changed nothing, if a change does not fit a raw member byte for byte
+// (the caller then decodes).
+func applyScalarChanges(ms *[]member, changes []memberChange) bool {
+	for _, c := range changes {
+		i, present := findMember(*ms, c.key)
+		switch c.kind {
+		case '+':
+			if present {
+				return false
+			}
+		default: // 's' and '-'
+			if !present || (*ms)[i].changed || !bytes.Equal((*ms)[i].raw, c.old) {
+				return false
+			}
+		}
+	}
+	for _, c := range changes {
+		i, _ := findMember(*ms, c.key)
+		switch c.kind {
+		case '+':
+			key := make([]byte, 0, len(c.key)+2)
+			key = append(append(append(key, '"'), c.key...), '"')
+			*ms = slices.Insert(*ms, i, member{key: key, raw: c.new})
+		case '-':
+			*ms = slices.Delete(*ms, i, i+1)
+		default:
+			(*ms)[i].raw = c.new
+		}
+	}
+	return true
 }
 
 // memberReplay applies diffs (oldest first) to base. ok is false, with
@@ -79,11 +113,15 @@ func findMember(ms []member, name string) (int, bool) {
 // produces: untouched members as stored, touched ones encoded by
 // encoding/json, names sorted.
 func memberReplay(base []byte, diffs [][]byte) ([]byte, bool) {
-	ms, ok := splitMembers(base, make([]member, 0, 64))
+	ms, ok := splitMembers(base, make([]member, 0, max(16, len(base)/48)))
 	if !ok {
 		return nil, false
 	}
+	var buf [8]memberChange
 	for _, diff := range diffs {
+		if cs, ok := parseMemberChanges(diff, buf[:0]); ok && applyScalarChanges(&ms, cs) {
+			continue
+		}
 		var parts []json.RawMessage
 		var changes map[string]json.RawMessage
 		if json.Unmarshal(diff, &parts) != nil || len(parts) != 2 || string(parts[0]) != `"o"` ||
@@ -95,7 +133,7 @@ func memberReplay(base []byte, diffs [][]byte) ([]byte, bool) {
 			if json.Unmarshal(change, &c) != nil || len(c) == 0 {
 				return nil, false
 			}
-			i, present := findMember(ms, name)
+			i, present := findMember(ms, []byte(name))
 			var cur any
 			if present {
 				if ms[i].changed {

@@ -100,6 +100,23 @@ func TestMemberReplayMatchesLazyDoc(t *testing.T) {
 	}
 	t.Logf("memberReplay applied to %d chains, %d fell back", applied, fellBack)
 
+	// Scalar changes are applied to the stored bytes (applyScalarChanges).
+	for _, tt := range []struct{ base, diff, want string }{
+		{`{"a":"x","b":1}`, `["o",{"a":["s","x","y"],"c":["+",true]}]`, `{"a":"y","b":1,"c":true}`},
+		{`{"a":"x","b":1}`, `["o",{"b":["-",1]}]`, `{"a":"x"}`},
+		{`{"b":1}`, `["o",{"a":["+",null]}]`, `{"a":null,"b":1}`},
+		{`{"a":{"k":1},"b":1}`, `["o",{"b":["s",1,2.5]}]`, `{"a":{"k":1},"b":2.5}`},
+	} {
+		ms, _ := splitMembers([]byte(tt.base), nil)
+		cs, ok := parseMemberChanges([]byte(tt.diff), nil)
+		if !ok || !applyScalarChanges(&ms, cs) {
+			t.Errorf("%s on %s: not applied as scalar changes", tt.diff, tt.base)
+		}
+		if got, ok := memberReplay([]byte(tt.base), [][]byte{[]byte(tt.diff)}); !ok || string(got) != tt.want {
+			t.Errorf("memberReplay(%s, %s) = %s, %v; want %s", tt.base, tt.diff, got, ok, tt.want)
+		}
+	}
+
 	// Diffs that do not fit, or are not member-wise, fall back.
 	for _, tt := range []struct{ base, diff string }{
 		{`{"a":1}`, `["o",{"a":["+",2]}]`},       // add an existing member
