@@ -250,17 +250,11 @@ func fanoutClient(t *testing.T) {
 	url := os.Getenv(fanoutClientEnv)
 	say := func(format string, args ...any) { fmt.Printf("FANOUT "+format+"\n", args...) }
 
-	// Listener connections: 100 listeners per connection.
+	// Listener connections: 100 listeners per connection. Each connection
+	// has one subscription on its inbox prefix; listener j's inbox is
+	// <prefix>.<j>, so that messages are told apart by subject without a
+	// subscription (and a goroutine) per listener.
 	nconns := (shape.Listeners + 99) / 100
-	conns := make([]*nats.Conn, nconns)
-	for k := range conns {
-		nc, err := nats.Connect(url, nats.Name(fmt.Sprintf("fanout listeners %d", k)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer nc.Close()
-		conns[k] = nc
-	}
 	tokens := make([]string, shape.Identities)
 	for i := range tokens {
 		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": fmt.Sprintf("u%d", i), "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(fanoutSecret))
@@ -269,90 +263,107 @@ func fanoutClient(t *testing.T) {
 		}
 		tokens[i] = tok
 	}
-	setup := time.Now()
-	streams := make([]*natsapi.ListenStream, shape.Listeners)
-	var wg sync.WaitGroup
-	jobs := make(chan int)
-	var setupErr atomic.Value
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				c := natsapi.NewClient(conns[j%nconns], tokens[shape.identity(j)])
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				st, err := c.Listen(ctx, "load", natsapi.ListenRequest{Filter: fmt.Sprintf(`_type == "t%d"`, shape.typeOf(j))})
-				cancel()
-				if err != nil {
-					setupErr.Store(fmt.Errorf("listener %d: %w", j, err))
-					continue
-				}
-				streams[j] = st
-			}
-		}()
-	}
-	for j := range shape.Listeners {
-		jobs <- j
-	}
-	close(jobs)
-	wg.Wait()
-	if err, _ := setupErr.Load().(error); err != nil {
-		t.Fatal(err)
-	}
-	setupSecs := time.Since(setup).Seconds()
-	say("listeners ready: %d in %.1fs", shape.Listeners, setupSecs)
-
-	// Receivers: one goroutine per listener, recording latencies.
-	var delivered, unexpected atomic.Int64
-	lat := make([][]time.Duration, shape.Listeners)
 	type receipt struct {
 		n  int
 		at time.Time
 	}
-	recv := make([][]receipt, shape.Listeners)
-	stop := make(chan struct{})
-	var rwg sync.WaitGroup
-	wantType := func(j int) []byte { return []byte(fmt.Sprintf(`"documentId":"t%d-`, shape.typeOf(j))) }
-	for j, st := range streams {
-		rwg.Add(1)
-		go func() {
-			defer rwg.Done()
-			want := wantType(j)
-			region := []byte(fmt.Sprintf("-r%d-", shape.group(shape.identity(j))))
-			ctx, cancel := context.WithCancel(context.Background())
-			go func() { <-stop; cancel() }()
-			for {
-				raw, err := st.Next(ctx, time.Hour)
-				if err != nil {
-					return
-				}
-				now := time.Now()
-				i := bytes.Index(raw, []byte(`"timestamp":"`))
-				if i < 0 {
-					continue
-				}
-				rest := raw[i+len(`"timestamp":"`):]
-				ts, err := time.Parse(time.RFC3339Nano, string(rest[:bytes.IndexByte(rest, '"')]))
-				if err != nil {
-					continue
-				}
-				// Document ids are t<type>-r<region>-<n>: a listener must
-				// get only its type, and never its group's hidden region.
-				if !bytes.Contains(raw, want) || bytes.Contains(raw, region) {
-					unexpected.Add(1)
-				}
-				delivered.Add(1)
-				lat[j] = append(lat[j], now.Sub(ts))
-				if k := bytes.Index(raw, []byte(`"documentId":"`)); k >= 0 {
-					id := raw[k+len(`"documentId":"`):]
-					id = id[:bytes.IndexByte(id, '"')]
-					if n, err := strconv.Atoi(string(id[bytes.LastIndexByte(id, '-')+1:])); err == nil {
-						recv[j] = append(recv[j], receipt{n, now})
-					}
-				}
-			}
-		}()
+	var (
+		delivered, unexpected, welcomed atomic.Int64
+		lat                             = make([][]time.Duration, shape.Listeners)
+		recv                            = make([][]receipt, shape.Listeners)
+		badMsg                          atomic.Value
+	)
+	wantType := make([][]byte, shape.Listeners)
+	hidden := make([][]byte, shape.Listeners)
+	for j := range shape.Listeners {
+		wantType[j] = []byte(fmt.Sprintf(`"documentId":"t%d-`, shape.typeOf(j)))
+		hidden[j] = []byte(fmt.Sprintf("-r%d-", shape.group(shape.identity(j))))
 	}
+	handle := func(j int, m *nats.Msg) {
+		raw := m.Data
+		now := time.Now()
+		switch {
+		case len(raw) == 0:
+			return // heartbeat
+		case bytes.HasPrefix(raw, []byte(`{"type":"welcome"`)):
+			welcomed.Add(1)
+			return
+		case !bytes.HasPrefix(raw, []byte(`{"type":"mutation"`)):
+			badMsg.Store(fmt.Sprintf("listener %d: %s", j, raw))
+			return
+		}
+		i := bytes.Index(raw, []byte(`"timestamp":"`))
+		if i < 0 {
+			return
+		}
+		rest := raw[i+len(`"timestamp":"`):]
+		ts, err := time.Parse(time.RFC3339Nano, string(rest[:bytes.IndexByte(rest, '"')]))
+		if err != nil {
+			return
+		}
+		// Document ids are t<type>-r<region>-<n>: a listener must get only
+		// its type, and never its group's hidden region.
+		if !bytes.Contains(raw, wantType[j]) || bytes.Contains(raw, hidden[j]) {
+			unexpected.Add(1)
+		}
+		delivered.Add(1)
+		lat[j] = append(lat[j], now.Sub(ts))
+		if k := bytes.Index(raw, []byte(`"documentId":"`)); k >= 0 {
+			id := raw[k+len(`"documentId":"`):]
+			id = id[:bytes.IndexByte(id, '"')]
+			if n, err := strconv.Atoi(string(id[bytes.LastIndexByte(id, '-')+1:])); err == nil {
+				recv[j] = append(recv[j], receipt{n, now})
+			}
+		}
+	}
+	conns := make([]*nats.Conn, nconns)
+	prefixes := make([]string, nconns)
+	for k := range conns {
+		nc, err := nats.Connect(url, nats.Name(fmt.Sprintf("fanout listeners %d", k)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		conns[k], prefixes[k] = nc, nc.NewInbox()
+		// One callback goroutine per connection: messages of one listener
+		// stay in order.
+		sub, err := nc.Subscribe(prefixes[k]+".*", func(m *nats.Msg) {
+			j, err := strconv.Atoi(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
+			if err == nil && j >= 0 && j < shape.Listeners {
+				handle(j, m)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = sub.SetPendingLimits(-1, -1)
+	}
+	setup := time.Now()
+	subject, _ := natsapi.ListenSubject("load")
+	for j := range shape.Listeners {
+		body, _ := json.Marshal(natsapi.ListenRequest{Filter: fmt.Sprintf(`_type == "t%d"`, shape.typeOf(j))})
+		m := nats.NewMsg(subject)
+		m.Reply = fmt.Sprintf("%s.%d", prefixes[j%nconns], j)
+		m.Data = body
+		m.Header.Set(natsapi.AuthorizationHeader, "Bearer "+tokens[shape.identity(j)])
+		if err := conns[j%nconns].PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+		for int64(j)-welcomed.Load() > 500 { // at most 500 requests in flight
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for welcomed.Load() < int64(shape.Listeners) {
+		if msg, _ := badMsg.Load().(string); msg != "" {
+			t.Fatalf("while starting listeners: %s", msg)
+		}
+		if time.Since(setup) > 5*time.Minute {
+			t.Fatalf("%d of %d listeners welcomed after 5 minutes", welcomed.Load(), shape.Listeners)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	setupSecs := time.Since(setup).Seconds()
+	say("listeners ready: %d in %.1fs", shape.Listeners, setupSecs)
 
 	// Writers: RATE transactions per second for DURATION, each creating
 	// one new document, over 16 connections.
@@ -433,8 +444,19 @@ func fanoutClient(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond)
-	close(stop)
-	rwg.Wait()
+	if msg, _ := badMsg.Load().(string); msg != "" {
+		t.Errorf("unexpected listener message: %s", msg)
+	}
+	// Draining waits for the callbacks in progress: then lat and recv are
+	// ours alone.
+	for _, nc := range conns {
+		_ = nc.Drain()
+	}
+	for _, nc := range conns {
+		for !nc.IsClosed() {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
@@ -475,7 +497,4 @@ func fanoutClient(t *testing.T) {
 	r.MutateP50, r.MutateP99 = mutateRTT[len(mutateRTT)/2], mutateRTT[min(len(mutateRTT)-1, len(mutateRTT)*99/100)]
 	b, _ := json.Marshal(r)
 	fmt.Printf("FANOUT RESULT %s\n", b)
-	for _, st := range streams {
-		st.Close()
-	}
 }
