@@ -225,12 +225,19 @@ func (e *Engine) ExportPage(ctx context.Context, name string, p *authz.Principal
 		}
 	}
 	size := 0
+	// The documents are copied into one buffer, not one allocation each.
+	var buf []byte
+	if opts.MaxBytes > 0 {
+		buf = make([]byte, 0, min(opts.MaxBytes, 64<<20))
+	}
 	err = d.export(ctx, p, page.Seq, opts, func(id string, doc []byte) error {
 		if opts.MaxBytes > 0 && len(page.Documents) > 0 && size+len(doc) > opts.MaxBytes {
 			page.More = true
 			return errPageFull
 		}
-		page.Documents = append(page.Documents, append(json.RawMessage(nil), doc...))
+		start := len(buf)
+		buf = append(buf, doc...)
+		page.Documents = append(page.Documents, json.RawMessage(buf[start:len(buf):len(buf)]))
 		page.Next = id
 		size += len(doc) + 1
 		return nil

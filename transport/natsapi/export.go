@@ -1,6 +1,7 @@
 package natsapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -93,13 +94,40 @@ func (s *Server) exportPage(ctx context.Context, p *authz.Principal, req micro.R
 	if err != nil {
 		return nil, err
 	}
-	return s.fitPage(page, func() string {
+	// The page is NDJSON: a header line, then one document per line, as
+	// stored (compact JSON never holds a raw newline). Neither side has to
+	// parse the documents.
+	head, err := marshal(exportHeader{Seq: page.Seq, Count: len(page.Documents), Next: page.Next, More: page.More})
+	if err != nil {
+		return nil, err
+	}
+	size := len(head)
+	for _, d := range page.Documents {
+		size += 1 + len(d)
+	}
+	if max := s.nc.MaxPayload(); int64(size) > max {
 		var doc struct {
 			ID string `json:"_id"`
 		}
 		json.Unmarshal(page.Documents[0], &doc)
-		return fmt.Sprintf("document %q", doc.ID)
-	})
+		return nil, &vellum.Error{Code: "documentTooLarge", Description: fmt.Sprintf(
+			"document %q needs a %d-byte message, more than the %d bytes the NATS server allows (raise its max_payload)", doc.ID, size, max)}
+	}
+	body := make([]byte, 0, size)
+	body = append(body, head...)
+	for _, d := range page.Documents {
+		body = append(body, '\n')
+		body = append(body, d...)
+	}
+	return body, nil
+}
+
+// exportHeader is the first line of an export page.
+type exportHeader struct {
+	Seq   uint64 `json:"seq"`
+	Count int    `json:"count"`
+	Next  string `json:"next,omitempty"`
+	More  bool   `json:"more"`
 }
 
 func (s *Server) eventsPage(ctx context.Context, p *authz.Principal, req micro.Request) ([]byte, error) {
@@ -144,11 +172,28 @@ func (c *Client) ExportPage(ctx context.Context, dataset string, r ExportRequest
 	if err != nil {
 		return nil, err
 	}
-	var page vellum.ExportPage
-	if err := c.call(ctx, subject, r, &page, "an export page"); err != nil {
+	body, err := json.Marshal(r)
+	if err != nil {
 		return nil, err
 	}
-	return &page, nil
+	data, err := c.request(ctx, subject, body)
+	if err != nil {
+		return nil, err
+	}
+	line, rest, _ := bytes.Cut(data, []byte{'\n'})
+	var h exportHeader
+	if err := json.Unmarshal(line, &h); err != nil {
+		return nil, fmt.Errorf("natsapi: the export page's first line is not its header: %w", err)
+	}
+	page := &vellum.ExportPage{Seq: h.Seq, Next: h.Next, More: h.More, Documents: make([]json.RawMessage, 0, h.Count)}
+	for len(rest) > 0 {
+		line, rest, _ = bytes.Cut(rest, []byte{'\n'})
+		page.Documents = append(page.Documents, line)
+	}
+	if len(page.Documents) != h.Count {
+		return nil, fmt.Errorf("natsapi: the export page holds %d documents, its header says %d", len(page.Documents), h.Count)
+	}
+	return page, nil
 }
 
 // Export asks for every page of an export of dataset, in order, and calls

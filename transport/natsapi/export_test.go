@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -219,4 +221,62 @@ func TestExportAndEventsErrors(t *testing.T) {
 			t.Errorf("%s: %v; want %s saying %q", c.name, err, c.code, c.say)
 		}
 	}
+}
+
+// BenchmarkExportOverNATS measures an export as `vellum export` makes it:
+// page after page over a real NATS server (default 1 MiB messages), of a
+// dataset of VELLUM_BENCH_DOCS documents (200,000 by default). The baseline
+// is the engine's own Export of the same dataset in the same run, without
+// NATS; the ratio is what paging over NATS costs.
+func BenchmarkExportOverNATS(b *testing.B) {
+	docs := 200_000
+	if v, err := strconv.Atoi(os.Getenv("VELLUM_BENCH_DOCS")); err == nil && v > 0 {
+		docs = v
+	}
+	f := newFixtureAuth(b, func(*vellum.Engine) natsapi.Authenticator { return natsapi.AdminToken(testToken, nil) })
+	ctx := context.Background()
+	if _, err := f.eng.CreateDataset(ctx, vellum.SystemPrincipal, "bench", "public"); err != nil {
+		b.Fatal(err)
+	}
+	const perTx = 500
+	var tx strings.Builder
+	for i := 0; i < docs; i += perTx {
+		tx.Reset()
+		tx.WriteString(`{"mutations":[`)
+		for j := i; j < min(i+perTx, docs); j++ {
+			if j > i {
+				tx.WriteByte(',')
+			}
+			fmt.Fprintf(&tx, `{"create":{"_id":"doc-%07d","_type":"post","n":%d,"title":"A title of a typical length for a post","tags":["news","go"]}}`, j, j)
+		}
+		tx.WriteString(`]}`)
+		if _, err := f.eng.Transact(ctx, "bench", vellum.SystemPrincipal, []byte(tx.String())); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	var nats, direct time.Duration
+	for range b.N {
+		start := time.Now()
+		n := 0
+		if _, err := f.client.Export(ctx, "bench", natsapi.ExportRequest{}, func(json.RawMessage) error { n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		nats += time.Since(start)
+		if n != docs {
+			b.Fatalf("exported %d documents over NATS, want %d", n, docs)
+		}
+		b.StopTimer()
+		start = time.Now()
+		if _, m, err := f.eng.Export(ctx, "bench", vellum.SystemPrincipal, vellum.ExportOptions{}, func([]byte) error { return nil }); err != nil || m != int64(docs) {
+			b.Fatalf("engine export: %d, %v", m, err)
+		}
+		direct += time.Since(start)
+		b.StartTimer()
+	}
+	rate := float64(docs*b.N) / nats.Seconds()
+	base := float64(docs*b.N) / direct.Seconds()
+	b.ReportMetric(rate, "docs/s")
+	b.ReportMetric(base, "engine-docs/s")
+	b.Logf("export over NATS %.0f documents/s; the engine's export of the same documents %.0f documents/s; ratio %.2f", rate, base, rate/base)
 }
