@@ -36,8 +36,9 @@ import (
 // mode, so the CPU time and memory measured for the daemon are its own.
 //
 // Environment: VELLUM_LOAD_FANOUT=1 to run; VELLUM_FANOUT_LISTENERS,
-// _IDENTITIES, _GRANT_SETS, _TYPES, _RATE, _DURATION (a Go duration) to
-// change the shape (defaults 10000, 1000, 50, 100, 1000, 20s).
+// _IDENTITIES, _GRANT_SETS, _TYPES, _RATE, _DURATION (a Go duration),
+// _WRITERS to change the shape (defaults 10000, 1000, 50, 100, 1000, 20s,
+// 512).
 
 const (
 	fanoutRun       = "VELLUM_LOAD_FANOUT"
@@ -366,7 +367,9 @@ func fanoutClient(t *testing.T) {
 	say("listeners ready: %d in %.1fs", shape.Listeners, setupSecs)
 
 	// Writers: RATE transactions per second for DURATION, each creating
-	// one new document, over 16 connections.
+	// one new document, over 16 connections, by WRITERS (512) concurrent
+	// requests: enough to keep RATE with a sync of a few hundred ms, which
+	// the engine's group commit shares among them.
 	wconns := make([]*natsapi.Client, 16)
 	for k := range wconns {
 		nc, err := nats.Connect(url, nats.Name(fmt.Sprintf("fanout writer %d", k)))
@@ -401,7 +404,7 @@ func fanoutClient(t *testing.T) {
 	mutateRTT := make([]time.Duration, total)
 	txs := make(chan int, 1024)
 	var wwg sync.WaitGroup
-	for k := range 64 {
+	for k := range fanoutEnvInt("WRITERS", 512) {
 		wwg.Add(1)
 		go func() {
 			defer wwg.Done()
