@@ -45,6 +45,7 @@ func TestQuickstart(t *testing.T) {
 		{doc: "../../docs/access-control.md", jwtSecret: "x5Zq3bQ0c1Jm2vYkq8Xr7o5PZcJ1u6cS0l9eW2T4p9M=\n"},
 		{doc: "../../docs/audit.md"},
 		{doc: "../../docs/export-replay.md"},
+		{doc: "../../docs/listeners.md"},
 	} {
 		doc := c.doc
 		t.Run(filepath.Base(doc), func(t *testing.T) {
