@@ -247,10 +247,41 @@ func DecodeEvent(data []byte) (*Event, error) {
 // decoder reads the fields of an encoded event, remembering the first
 // failure.
 type decoder struct {
-	buf []byte
-	off int
-	err *Error
+	buf   []byte
+	off   int
+	err   *Error
+	cache *stringCache // nil: every string is a new copy
 }
+
+// stringCache hands out the strings that recur from event to event
+// (document ids, identities, grant groups) once, so that decoding many
+// events (Scan) does not allocate them again and again.
+type stringCache struct {
+	m map[string]string
+}
+
+// maxCachedStrings bounds a stringCache; beyond it, strings are copied.
+const maxCachedStrings = 1 << 16
+
+func (c *stringCache) get(b []byte) string {
+	if c == nil {
+		return string(b)
+	}
+	if s, ok := c.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if c.m == nil {
+		c.m = map[string]string{}
+	}
+	if len(c.m) < maxCachedStrings {
+		c.m[s] = s
+	}
+	return s
+}
+
+// cachedString reads a string through the decoder's cache.
+func (d *decoder) cachedString(field string) string { return d.cache.get(d.bytes(field)) }
 
 func (d *decoder) fail(field, format string, args ...any) {
 	if d.err == nil {
@@ -336,7 +367,12 @@ func (d *decoder) hash(field string, dst *[32]byte) {
 // decodeEvent decodes data into ev (overwriting it, reusing ev.Effects'
 // capacity).
 func decodeEvent(data []byte, ev *Event) error {
-	d := decoder{buf: data}
+	return decodeEventCached(data, ev, nil)
+}
+
+// decodeEventCached is decodeEvent taking recurring strings from cache.
+func decodeEventCached(data []byte, ev *Event, cache *stringCache) error {
+	d := decoder{buf: data, cache: cache}
 	if v := d.byte1("version"); d.err == nil && v != encodingVersion {
 		d.off--
 		d.fail("version", "unknown encoding version %d", v)
@@ -351,7 +387,7 @@ func decodeEvent(data []byte, ev *Event) error {
 	if d.err == nil && ev.TxID == "" {
 		d.fail("txid", "empty transaction id")
 	}
-	ev.Identity = d.string("identity")
+	ev.Identity = d.cachedString("identity")
 	ev.Mutations = d.bytes("mutations")
 	if len(ev.Mutations) == 0 {
 		ev.Mutations = nil
@@ -370,7 +406,7 @@ func decodeEvent(data []byte, ev *Event) error {
 	}
 	for i := range ev.Effects {
 		ef := &ev.Effects[i]
-		ef.DocID = d.string("effect.docID")
+		ef.DocID = d.cachedString("effect.docID")
 		if d.err == nil && ef.DocID == "" {
 			d.fail("effect.docID", "effect %d: empty document id", i)
 		}
@@ -387,7 +423,11 @@ func decodeEvent(data []byte, ev *Event) error {
 			d.fail("effect.operation", "effect %d: unknown operation code %d", i, op)
 		}
 		ef.PrevRev = d.string("effect.prevRev")
-		ef.NewRev = d.string("effect.newRev")
+		if newRev := d.bytes("effect.newRev"); string(newRev) == ev.TxID {
+			ef.NewRev = ev.TxID // as it almost always is
+		} else {
+			ef.NewRev = string(newRev)
+		}
 		ef.Doc, ef.Diff = nil, nil
 		start = d.off
 		switch kind := d.byte1("effect.change"); kind {
@@ -414,7 +454,7 @@ func decodeEvent(data []byte, ev *Event) error {
 			d.off = start
 			d.fail("effect.change", "effect %d: unknown change kind %d", i, kind)
 		}
-		ef.Grant.Group = d.string("effect.grant.group")
+		ef.Grant.Group = d.cachedString("effect.grant.group")
 		idx := d.varint("effect.grant.index")
 		if d.err == nil && (idx < 0 || idx > math.MaxInt32) {
 			d.fail("effect.grant.index", "effect %d: grant index %d out of range", i, idx)

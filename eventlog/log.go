@@ -203,7 +203,10 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(ev *Event) error) e
 		return err
 	}
 	defer it.Close()
-	var ev Event
+	var (
+		ev    Event
+		cache stringCache
+	)
 	n := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		if n++; n%4096 == 0 {
@@ -219,7 +222,7 @@ func (l *Log) Scan(ctx context.Context, from uint64, fn func(ev *Event) error) e
 		if err != nil {
 			return err
 		}
-		if err := decodeEvent(v, &ev); err != nil {
+		if err := decodeEventCached(v, &ev, &cache); err != nil {
 			return l.located(err, seq)
 		}
 		if ev.Seq != seq {
