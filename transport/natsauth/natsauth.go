@@ -121,6 +121,7 @@ var (
 	errBadPassword = errors.New("wrong password for a reserved user name")
 	errNoAdmin     = errors.New("the admin user is disabled")
 	errNoUser      = errors.New("no user name: a client declares its inbox prefix (_INBOX.<secret>) as its user name")
+	errBadPrefix   = errors.New("the user name (or, without one, the token) is not an inbox prefix _INBOX.<secret>, <secret> being at least 22 characters of a-z, A-Z, 0-9, '_' and '-'")
 )
 
 func (a *Authenticator) admit(c server.ClientAuthentication) (*server.User, error) {
@@ -156,9 +157,10 @@ func (a *Authenticator) admit(c server.ClientAuthentication) (*server.User, erro
 			return nil, errNoUser
 		}
 	}
-	if err := natsapi.ValidateInboxPrefix(prefix); err != nil {
-		// The error names the prefix; it is no secret once it is invalid.
-		return nil, err
+	if natsapi.ValidateInboxPrefix(prefix) != nil {
+		// Not the validation error: it quotes the value, which may be a
+		// credential given by mistake, and this one is logged.
+		return nil, errBadPrefix
 	}
 	return &server.User{Username: registeredClient, Permissions: ClientPermissions(prefix)}, nil
 }

@@ -3,7 +3,6 @@ package natsauth_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -28,11 +27,31 @@ type fixture struct {
 	eng  *vellum.Engine
 	auth *natsauth.Authenticator
 	pub  *natsapi.Publisher
+	logs *syncBuffer // the authenticator's log
+}
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{auth: natsauth.New(adminToken, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	f := &fixture{logs: &syncBuffer{}}
+	f.auth = natsauth.New(adminToken, slog.New(slog.NewTextHandler(f.logs, nil)))
 	ns, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true,
 		JetStream: true, StoreDir: t.TempDir(),
@@ -156,6 +175,13 @@ func TestConnections(t *testing.T) {
 		case !c.ok && !errors.Is(err, nats.ErrAuthorization) && !strings.Contains(strings.ToLower(err.Error()), "authorization"):
 			t.Errorf("%s: refused with %v, want an authorization violation", c.name, err)
 		}
+	}
+	logs := f.logs.String()
+	if got := strings.Count(logs, "refused a NATS connection"); got != 11 {
+		t.Errorf("%d refusals logged, want 11:\n%s", got, logs)
+	}
+	if strings.Contains(logs, adminToken) {
+		t.Errorf("the log of refused connections contains the administrator token:\n%s", logs)
 	}
 }
 
