@@ -1,6 +1,10 @@
 // Command vellumd is the Vellum daemon: it keeps the datasets in one Pebble
-// store, runs an embedded NATS server (or joins an external one) and serves
-// transactions, document reads and datasets over NATS request/reply.
+// store, runs an embedded NATS server (or joins an external one), serves
+// transactions, document reads and datasets over NATS request/reply, and
+// publishes every committed transaction to its dataset's JetStream stream.
+// The embedded server admits a client only with its own secret inbox prefix
+// as user name and lets it use only the service's subjects and that inbox
+// (docs/nats.md, "Connecting"; docs/jetstream.md).
 //
 // On first start it writes a random administrator token to DATA/admin.token
 // (mode 0600). A request is authenticated by its bearer credential
@@ -79,7 +83,14 @@ token (the administrator role everywhere), a robot token made with
 "vellum token create", or an end user's JWT, verified with the HS256 secret of
 --jwt-hs256-secret-file or the RS256/ES256 keys of --jwks-file. A request
 without a credential is "everyone": it may read the root-path documents of
-public datasets and nothing else. See docs/access-control.md.`,
+public datasets and nothing else. See docs/access-control.md.
+
+The embedded NATS server admits a client only with a secret inbox prefix of
+its own (_INBOX.<secret>) as its NATS user name, and lets it publish only to
+the service and receive only on that inbox; the NATS user "admin" with the
+administrator token as password may do anything (docs/nats.md#connecting).
+Every committed transaction is published to the JetStream stream
+vellum_<dataset> (docs/jetstream.md).`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
