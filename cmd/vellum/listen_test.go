@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -28,9 +29,9 @@ type daemon struct {
 	srv  *natsapi.Server
 }
 
-func startDaemon(t *testing.T) *daemon {
+func startNATS(t *testing.T, port int) *server.Server {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true})
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +39,12 @@ func startDaemon(t *testing.T) *daemon {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("NATS server not ready")
 	}
+	return ns
+}
+
+func startDaemon(t *testing.T) *daemon {
+	t.Helper()
+	ns := startNATS(t, server.RANDOM_PORT)
 	eng, err := vellum.Open(t.TempDir(), vellum.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +57,7 @@ func startDaemon(t *testing.T) *daemon {
 	t.Cleanup(func() {
 		d.stop(t)
 		eng.Close()
-		ns.Shutdown()
+		d.ns.Shutdown()
 	})
 	return d
 }
@@ -58,7 +65,7 @@ func startDaemon(t *testing.T) *daemon {
 func (d *daemon) serve(t *testing.T) {
 	t.Helper()
 	var err error
-	if d.conn, err = nats.Connect(d.ns.ClientURL()); err != nil {
+	if d.conn, err = nats.Connect(d.ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	auth := natsapi.AdminToken(listenTestToken, &authz.Authenticator{Tokens: d.eng})
@@ -254,5 +261,51 @@ func TestListenCommandResumes(t *testing.T) {
 	}
 	if !strings.Contains(text, `"type":"reconnect"`) {
 		t.Errorf("no reconnect event printed:\n%s", text)
+	}
+}
+
+// The NATS server goes away and comes back on the same address while
+// vellum listen runs and transactions commit: it prints every event once,
+// in order.
+func TestListenCommandNATSRestart(t *testing.T) {
+	d := startDaemon(t)
+	out, wait := startListen(t, d, "--limit", "4")
+	d.waitListeners(t, 1)
+	var want []string
+	tx := d.mutate(t, `{"mutations":[{"create":{"_id":"a","_type":"post"}}]}`)
+	want = append(want, "appear a "+tx+"#a")
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), tx+"#a") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first event was not printed:\n%s", out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	port := d.ns.Addr().(*net.TCPAddr).Port
+	d.ns.Shutdown()
+	d.ns.WaitForShutdown()
+	for _, id := range []string{"b", "c"} {
+		tx := d.mutate(t, fmt.Sprintf(`{"mutations":[{"create":{"_id":%q,"_type":"post"}}]}`, id))
+		want = append(want, "appear "+id+" "+tx+"#"+id)
+	}
+	d.ns = startNATS(t, port)
+	// The service's connection and vellum listen's reconnect by
+	// themselves; vellum listen listens again after "a".
+	deadline = time.Now().Add(20 * time.Second)
+	lastID := want[2][strings.LastIndex(want[2], " ")+1:] // c's event id
+	for !strings.Contains(out.String(), lastID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the events committed while NATS was down were not printed:\n%s", out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tx = d.mutate(t, `{"mutations":[{"create":{"_id":"d","_type":"post"}}]}`)
+	want = append(want, "appear d "+tx+"#d")
+	text, status := wait()
+	if status != 0 {
+		t.Fatalf("status %d, output:\n%s", status, text)
+	}
+	if got := mutations(t, text); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("mutation events:\n%s\nwant:\n%s\n(output:\n%s)", strings.Join(got, "\n"), strings.Join(want, "\n"), text)
 	}
 }
