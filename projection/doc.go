@@ -8,6 +8,7 @@
 // history index finds any version of a document (AtSeq, AtRev, AtTime) by
 // seeking, and replays a bounded number of diffs from the nearest full
 // version (SnapshotPolicy). Rebuild replays the log into emptied keyspaces
-// under a marker that makes Open finish an interrupted rebuild. Layout and
-// policies: docs/storage.md.
+// under a marker that makes Open finish an interrupted rebuild; Verify
+// checks the projection (and the log's indexes) against a replay of the log
+// without writing anything. Layout and policies: docs/storage.md.
 package projection
