@@ -74,6 +74,15 @@ func decorate(i interpreter.InterpretableV2) (interpreter.InterpretableV2, error
 				n.terms = append(n.terms, a)
 			}
 		}
+		for _, t := range n.terms {
+			if rootTermOf(t) != nil {
+				n.roots = make([]rootTerm, len(n.terms))
+				for i, t := range n.terms {
+					n.roots[i] = rootTermOf(t)
+				}
+				break
+			}
+		}
 		return n, nil
 	case "get":
 		if key, ok := constString(args[1]); ok {
@@ -227,6 +236,11 @@ func charge(f *interpreter.ExecutionFrame, call cost.Call, id int64, lhs, rhs, r
 	if a == nil {
 		panic("groq: evaluation without its activation")
 	}
+	a.charge(c)
+}
+
+// charge charges c cost units to the activation's budget.
+func (a *activation) charge(c uint64) {
 	if c > a.budget {
 		a.budget = 0
 		panic(cost.LimitExceededError{Message: "operation cancelled: actual cost limit exceeded"})
@@ -398,6 +412,119 @@ type logicNode struct {
 	and      bool
 	overload string
 	terms    []interpreter.InterpretableV2
+	roots    []rootTerm // the terms that are rootTerms of s0 (nil entries otherwise), or nil
+}
+
+// rootTerm is a node on an attribute path of the root @ that can be
+// evaluated on the root document's map directly.
+type rootTerm interface {
+	execRoot(a *activation, m map[string]any) ref.Val
+}
+
+// rootTermOf returns t as a rootTerm when its base is s0.
+func rootTermOf(t interpreter.InterpretableV2) rootTerm {
+	switch n := t.(type) {
+	case *attrCmpNode:
+		if n.root {
+			return n
+		}
+	case *attrMatchNode:
+		if n.root {
+			return n
+		}
+	case *eqNode:
+		if other := rootOperand(n.other); n.get.root && other != nil {
+			return &rootEq{n: n, other: other}
+		}
+	case *binaryNode:
+		// A comparison of count(a.b) or a.b with a constant (count(tags) > 1).
+		if n.selfCharged {
+			return nil
+		}
+		l, r := rootOperand(n.lhs), rootOperand(n.rhs)
+		if l != nil && r != nil {
+			return &rootBinary{n: n, lhs: l, rhs: r}
+		}
+	}
+	return nil
+}
+
+// rootOperand returns a function giving the value of i from the root
+// document's map, when i is a constant, or count or get of an attribute
+// path of s0.
+func rootOperand(i interpreter.InterpretableV2) func(a *activation, m map[string]any) ref.Val {
+	switch n := i.(type) {
+	case *identityNode:
+		return func(a *activation, _ map[string]any) ref.Val { return a.identity() }
+	case interpreter.InterpretableConst:
+		v := n.Value()
+		return func(*activation, map[string]any) ref.Val { return v }
+	case *getNode:
+		if n.root {
+			return func(_ *activation, m map[string]any) ref.Val {
+				x, ok := walkMap(m, n.keys)
+				if !ok {
+					return x.(ref.Val)
+				}
+				return theAdapter.NativeToValue(x)
+			}
+		}
+	case *countNode:
+		if n.get.root {
+			count := library[countIndex].impl.(func(ref.Val) ref.Val)
+			return func(_ *activation, m map[string]any) ref.Val {
+				x, ok := walkMap(m, n.get.keys)
+				if !ok {
+					return count(x.(ref.Val))
+				}
+				if l, isList := x.([]any); isList {
+					return countVal(len(l))
+				}
+				return count(theAdapter.NativeToValue(x))
+			}
+		}
+	}
+	return nil
+}
+
+// rootEq is an eqNode whose other operand is a root operand.
+type rootEq struct {
+	n     *eqNode
+	other func(a *activation, m map[string]any) ref.Val
+}
+
+func (e *rootEq) execRoot(a *activation, m map[string]any) ref.Val {
+	other := e.other(a, m)
+	if abnormal(other) {
+		return other
+	}
+	x, ok := walkMap(m, e.n.get.keys)
+	if !ok {
+		return types.Bool(equal(x.(ref.Val), other) != e.n.neq)
+	}
+	if s, isStr := x.(string); isStr {
+		o, oStr := other.(types.String)
+		return types.Bool((oStr && string(o) == s) != e.n.neq)
+	}
+	return types.Bool(equal(scalarVal(x), other) != e.n.neq)
+}
+
+// rootBinary is a library call of two root operands.
+type rootBinary struct {
+	n        *binaryNode
+	lhs, rhs func(a *activation, m map[string]any) ref.Val
+}
+
+func (b *rootBinary) execRoot(a *activation, m map[string]any) ref.Val {
+	l := b.lhs(a, m)
+	if abnormal(l) {
+		return l
+	}
+	r := b.rhs(a, m)
+	if abnormal(r) {
+		return r
+	}
+	return b.n.impl(l, r)
 }
 
 func (n *logicNode) ID() int64 { return n.id }
@@ -415,8 +542,25 @@ func (n *logicNode) Args() []interpreter.InterpretableV2 { return n.terms }
 func (n *logicNode) Exec(f *interpreter.ExecutionFrame) ref.Val {
 	stop := types.Bool(!n.and) // false for &&, true for ||
 	null := false
+	// Terms on attributes of the root document read its map directly at
+	// the top level of an untracked evaluation.
+	var a *activation
+	var m map[string]any
+	direct := false
+	if n.roots != nil {
+		if act, ok := f.Scope().(*activation); ok && f.CostTracker() == nil {
+			if o, ok := act.this.(*objVal); ok {
+				a, m, direct = act, o.m, true
+			}
+		}
+	}
 	for i, t := range n.terms {
-		v := t.Exec(f)
+		var v ref.Val
+		if direct && n.roots[i] != nil {
+			v = n.roots[i].execRoot(a, m)
+		} else {
+			v = t.Exec(f)
+		}
 		if i > 0 {
 			if costs := f.CostTracker(); costs != nil && !abnormal(v) {
 				costs.EvalBinary(f, n.id, n, !stop, v, v) // one unit, as each call it replaces
@@ -620,7 +764,11 @@ func walk(v ref.Val, keys []string) (any, bool) {
 	if !isObj {
 		return walkVals(v, keys), false
 	}
-	m := o.m
+	return walkMap(o.m, keys)
+}
+
+// walkMap is walk from the Go map of an object.
+func walkMap(m map[string]any, keys []string) (any, bool) {
 	for i, k := range keys {
 		x, found := m[k]
 		if !found {
@@ -783,6 +931,17 @@ func (n *attrCmpNode) Exec(f *interpreter.ExecutionFrame) ref.Val {
 	return res
 }
 
+func (n *attrCmpNode) execRoot(_ *activation, m map[string]any) ref.Val {
+	x, ok := walkMap(m, n.keys)
+	if !ok {
+		return n.compare(x.(ref.Val))
+	}
+	if r, fast := n.compareGo(x); fast {
+		return r
+	}
+	return n.compare(scalarVal(x))
+}
+
 // compareGo is compare for a string or number read from a document,
 // without converting it: fast is false for other values.
 func (n *attrCmpNode) compareGo(x any) (res ref.Val, fast bool) {
@@ -939,6 +1098,15 @@ func (n *attrMatchNode) Exec(f *interpreter.ExecutionFrame) ref.Val {
 		x = toGo(x.(ref.Val))
 	}
 	charge(f, n, n.id, base, n.spec, nil, matchCost(textSize(x), n.pattern.size))
+	return types.Bool(n.pattern.match(x))
+}
+
+func (n *attrMatchNode) execRoot(a *activation, m map[string]any) ref.Val {
+	x, ok := walkMap(m, n.keys)
+	if !ok {
+		x = toGo(x.(ref.Val))
+	}
+	a.charge(matchCost(textSize(x), n.pattern.size))
 	return types.Bool(n.pattern.match(x))
 }
 

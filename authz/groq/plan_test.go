@@ -27,6 +27,8 @@ func TestPlanEquivalence(t *testing.T) {
 		`tags match "a*"`, `tags match "x y"`, `n match "1"`, `slug.current match "ab*"`,
 		`count(tags) > 1`, `count(tags)`, `count(s)`, `count(slug.current)`,
 		`slug.current`, `tags`, `slug`, `identity()`,
+		`n > 1 && count(tags) >= 1 && author == identity() && s != slug.current`, `count(tags) > n || n < count(tags) || slug.current == "ab"`,
+		`identity() == author || (n == 2.5 && s match "a*")`, `author != identity() || count(slug.current) == 1 || tags match "ab"`,
 		`author == identity()`, `identity() != author`, `s == slug.current`, `slug.current != s`, `tags == tags`, `slug == slug`, `n == a`, `a != n`,
 		`_type in ["post", "article"] && defined(slug.current) && s match "groq*" && status != "archived" && n >= 2 && count(tags) > 1`,
 		`tags[@ == "a"]`, `tags[@ match "a*"]`, `count([1, 2][s match "a*"])`, `[{"s": 1}, {"s": "ab"}][s match "a*"]`, `*[_type == "post"][0]._type == _type`,
