@@ -213,6 +213,10 @@ func (ev *ListenEvent) EncodeJSON(includeResult, includePrevious bool) ([]byte, 
 type ListenStats struct {
 	Listeners int    // listeners now attached to the hub
 	Commits   uint64 // commits the hub handled
+	// LogCommits counts those the hub's Watcher read back from the log
+	// rather than received live (it fell behind, or the commit became
+	// durable before it was published).
+	LogCommits uint64
 	// ReadEvals and FilterEvals count read-access decisions and filter
 	// evaluations (each one evaluation of a document version), by the hub,
 	// catching-up listeners and access reconciliations.
@@ -226,8 +230,8 @@ type ListenStats struct {
 }
 
 type listenCounters struct {
-	commits, readEvals, filterEvals, maxEvals, events, overflows, reconciles atomic.Uint64
-	listeners                                                                atomic.Int64
+	commits, logCommits, readEvals, filterEvals, maxEvals, events, overflows, reconciles atomic.Uint64
+	listeners                                                                            atomic.Int64
 }
 
 // position is a point in a dataset's log: everything up to the effect
@@ -542,6 +546,7 @@ func (e *Engine) ListenStats(name string) (ListenStats, error) {
 	return ListenStats{
 		Listeners:         int(c.listeners.Load()),
 		Commits:           c.commits.Load(),
+		LogCommits:        c.logCommits.Load(),
 		ReadEvals:         c.readEvals.Load(),
 		FilterEvals:       c.filterEvals.Load(),
 		MaxEvalsPerCommit: c.maxEvals.Load(),
@@ -902,6 +907,9 @@ func (h *hub) handle(c *Commit) {
 	}
 	n := ev.reads + ev.filters
 	h.stats.commits.Add(1)
+	if !c.Live {
+		h.stats.logCommits.Add(1)
+	}
 	for {
 		m := h.stats.maxEvals.Load()
 		if n <= m || h.stats.maxEvals.CompareAndSwap(m, n) {

@@ -196,7 +196,7 @@ func TestFanoutLoad(t *testing.T) {
   commit-to-delivery:  p50 %s, p99 %s, max %s (from the writer's acknowledgment, sent after the sync; %d events arrived before it)
   tx-time-to-delivery: p50 %s, p99 %s, max %s (from the transaction time in the event, before the sync)
   mutate round trip:   p50 %s, p99 %s (the writers' requests, sync included)
-  evaluations per tx:  %.2f read decisions + %.2f filter evaluations (hub max %d per commit); %d commits
+  evaluations per tx:  %.2f read decisions + %.2f filter evaluations (hub max %d per commit); %d commits, %d of them read back from the log
   daemon process:      CPU %.2f cores (%.1f s over %.1f s), RSS %d MiB during the run, peak %d MiB
   load process:        CPU %.2f cores; listeners ready in %.1f s`,
 		shape.Listeners, shape.Identities, shape.GrantSets, shape.Types, shape.Rate, shape.Duration,
@@ -205,7 +205,7 @@ func TestFanoutLoad(t *testing.T) {
 		result.AckP50, result.AckP99, result.AckMax, result.EarlyEvents,
 		result.P50, result.P99, result.Max,
 		result.MutateP50, result.MutateP99,
-		reads, filters, stats1.MaxEvalsPerCommit, commits,
+		reads, filters, stats1.MaxEvalsPerCommit, commits, stats1.LogCommits-stats0.LogCommits,
 		(cpu1-cpu0)/secs, cpu1-cpu0, secs, rssDuring/1024, procStatusKB(t, "VmHWM")/1024,
 		result.ClientCPUSeconds/result.WriteSeconds, result.ListenSetupSeconds)
 	t.Log("\n" + report)
