@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -147,7 +148,12 @@ func runHistoryLog(cmd *cobra.Command, ids []string) error {
 	}
 	defer s.Close()
 	r := natsapi.TransactionsRequest{IDs: ids, From: logFrom, To: logTo, Author: logAuthor, Limit: logLimit, Reverse: logReverse}
-	err = s.client.Transactions(s.ctx, dataset, r, func(le *vellum.LogEntry) error {
+	// Each page has its own --timeout: a long log takes many pages.
+	err = natsapi.TransactionPages(r, func(r natsapi.TransactionsRequest) (*natsapi.TransactionsPage, error) {
+		return pageRequest(cmd, func(ctx context.Context) (*natsapi.TransactionsPage, error) {
+			return s.client.TransactionsPage(ctx, dataset, r)
+		})
+	}, func(le *vellum.LogEntry) error {
 		return printValue(cmd, le)
 	})
 	if err != nil {

@@ -263,18 +263,36 @@ func (c *Client) History(ctx context.Context, dataset string, r HistoryRequest) 
 	return resp.Documents, nil
 }
 
+// TransactionsPage asks for one page of dataset's transaction log.
+func (c *Client) TransactionsPage(ctx context.Context, dataset string, r TransactionsRequest) (*TransactionsPage, error) {
+	subject, err := TransactionsSubject(dataset)
+	if err != nil {
+		return nil, err
+	}
+	var page TransactionsPage
+	if err := c.call(ctx, subject, r, &page, "a page of transactions"); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
 // Transactions asks for every page of dataset's transaction log that r
 // selects, and calls fn with each entry, in order, until r.Limit entries
 // (if positive) were received.
 func (c *Client) Transactions(ctx context.Context, dataset string, r TransactionsRequest, fn func(*vellum.LogEntry) error) error {
-	subject, err := TransactionsSubject(dataset)
-	if err != nil {
-		return err
-	}
+	return TransactionPages(r, func(r TransactionsRequest) (*TransactionsPage, error) {
+		return c.TransactionsPage(ctx, dataset, r)
+	}, fn)
+}
+
+// TransactionPages drives the paging of a transaction-log listing: it
+// calls get for each page (so that the caller can give each its own
+// deadline) and fn for each entry, until the log or r.Limit ends.
+func TransactionPages(r TransactionsRequest, get func(TransactionsRequest) (*TransactionsPage, error), fn func(*vellum.LogEntry) error) error {
 	left := r.Limit
 	for {
-		var page TransactionsPage
-		if err := c.call(ctx, subject, r, &page, "a page of transactions"); err != nil {
+		page, err := get(r)
+		if err != nil {
 			return err
 		}
 		for _, le := range page.Transactions {
