@@ -104,6 +104,13 @@ type ListenOptions struct {
 	// changes: an error ends the listener (after disappear events for what
 	// it could see). nil keeps the principal.
 	Reauth func(ctx context.Context) (*authz.Principal, error)
+	// Deliver, when set, is called with each event, in order, by the
+	// goroutine of the fan-out, instead of queuing the event in Events
+	// (which then only closes when the listener ends). It must not block:
+	// it hands the event on (for example publishes it to NATS, whose
+	// buffers then bound what is held for the listener) and returns false
+	// when it cannot, which ends the listener with listenerOverflow.
+	Deliver func(*ListenEvent) bool
 }
 
 // A ListenEvent is one event for a listener: a document's transition
@@ -254,6 +261,7 @@ type Listener struct {
 	d       *dataset
 	filter  *listenFilter
 	reauth  func(ctx context.Context) (*authz.Principal, error)
+	deliver func(*ListenEvent) bool
 	ch      chan *ListenEvent
 	stop    chan struct{}
 	stopped sync.Once
@@ -307,6 +315,13 @@ func (l *Listener) end(err *Error) {
 // offer hands ev to the listener without waiting: false when its buffer is
 // full.
 func (l *Listener) offer(ev *ListenEvent) bool {
+	if l.deliver != nil {
+		if !l.deliver(ev) {
+			return false
+		}
+		l.delivered(ev)
+		return true
+	}
 	select {
 	case l.ch <- ev:
 		l.delivered(ev)
@@ -317,8 +332,12 @@ func (l *Listener) offer(ev *ListenEvent) bool {
 }
 
 // send hands ev to the listener, waiting for room: false when the
-// listener was closed meanwhile.
+// listener was closed meanwhile (or, with ListenOptions.Deliver, when
+// Deliver refused it).
 func (l *Listener) send(ctx context.Context, ev *ListenEvent) bool {
+	if l.deliver != nil {
+		return !l.isStopped() && l.offer(ev)
+	}
 	select {
 	case l.ch <- ev:
 		l.delivered(ev)
@@ -328,6 +347,14 @@ func (l *Listener) send(ctx context.Context, ev *ListenEvent) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// overflowError is why a listener that did not keep up ends.
+func overflowError(l *Listener) *Error {
+	if l.deliver != nil {
+		return errorf(CodeListenerOverflow, "the listener did not keep up: it could not take an event; resume from lastEventId")
+	}
+	return errorf(CodeListenerOverflow, "the listener did not keep up: its buffer of %d events was full; resume from lastEventId", cap(l.ch))
 }
 
 func (l *Listener) delivered(ev *ListenEvent) {
@@ -492,7 +519,7 @@ func (e *Engine) Listen(name string, p *authz.Principal, opts ListenOptions) (*L
 		n = DefaultListenBuffer
 	}
 	l := &Listener{
-		d: d, filter: f, reauth: opts.Reauth, principal: p, start: start,
+		d: d, filter: f, reauth: opts.Reauth, deliver: opts.Deliver, principal: p, start: start,
 		ch: make(chan *ListenEvent, n), stop: make(chan struct{}),
 		lastID: opts.LastEventID, stats: d.listenStats(),
 	}
@@ -900,7 +927,7 @@ func (h *hub) handle(c *Commit) {
 				if !l.offer(e) {
 					h.detach(l)
 					h.stats.overflows.Add(1)
-					l.end(errorf(CodeListenerOverflow, "the listener did not keep up: its buffer of %d events was full; resume from lastEventId", cap(l.ch)))
+					l.end(overflowError(l))
 				}
 			})
 		}
@@ -1275,7 +1302,12 @@ func (l *Listener) catchUp(hubPos uint64) {
 			}
 		})
 		if !ok {
-			l.end(errorf(CodeCanceled, "the listener was closed"))
+			if l.isStopped() {
+				l.end(errorf(CodeCanceled, "the listener was closed"))
+			} else {
+				stats.overflows.Add(1)
+				l.end(overflowError(l))
+			}
 			return
 		}
 		l.start = position{seq: c.Event.Seq, index: allEffects}
@@ -1405,7 +1437,7 @@ func (h *hub) switchAccess(pol *authz.Policy, reauth bool) {
 					if !l.offer(e) {
 						h.detach(l)
 						h.stats.overflows.Add(1)
-						l.end(errorf(CodeListenerOverflow, "the listener did not keep up: its buffer of %d events was full; resume from lastEventId", cap(l.ch)))
+						l.end(overflowError(l))
 					}
 				}
 			}

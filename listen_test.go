@@ -524,3 +524,79 @@ func TestListenAccessChanges(t *testing.T) {
 		t.Fatalf("bob after his grant: %+v", ev)
 	}
 }
+
+// With Deliver, the fan-out hands events to the function, in order, and a
+// refusal ends the listener like a full buffer; Events only closes.
+func TestListenDeliver(t *testing.T) {
+	e := newTestEngine(t, "blog")
+	for i := range 2 {
+		mustTransact(t, e, "blog", fmt.Sprintf(`{"mutations":[{"create":{"_id":"old%d","_type":"post"}}]}`, i))
+	}
+	first, _ := e.Listen("blog", nil, ListenOptions{})
+	defer first.Close()
+	var mu sync.Mutex
+	var got []string
+	take := 3
+	l, err := e.Listen("blog", nil, ListenOptions{
+		LastEventID: "", // from now
+		Deliver: func(ev *ListenEvent) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(got) == take {
+				return false
+			}
+			got = append(got, ev.DocumentID)
+			return true
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for i := range 5 {
+		mustTransact(t, e, "blog", fmt.Sprintf(`{"mutations":[{"create":{"_id":"d%d","_type":"post"}}]}`, i))
+	}
+	select {
+	case ev, ok := <-l.Events():
+		if ok {
+			t.Fatalf("an event %s in Events with Deliver set", ev.EventID)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the listener did not end when Deliver refused an event")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !reflect.DeepEqual(got, []string{"d0", "d1", "d2"}) {
+		t.Errorf("delivered %v", got)
+	}
+	if err := l.Err(); err == nil || err.Code != CodeListenerOverflow || !strings.HasSuffix(l.LastEventID(), "#d2") {
+		t.Errorf("ended with %v after %q", err, l.LastEventID())
+	}
+	// Resuming with Deliver goes through the catch-up from the log.
+	var again []string
+	r, err := e.Listen("blog", nil, ListenOptions{LastEventID: l.LastEventID(), Deliver: func(ev *ListenEvent) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		again = append(again, ev.DocumentID)
+		return true
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(again)
+		mu.Unlock()
+		if n >= 2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	if !reflect.DeepEqual(again, []string{"d3", "d4"}) {
+		t.Errorf("resumed with %v, want [d3 d4]", again)
+	}
+}
