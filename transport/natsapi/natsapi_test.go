@@ -426,7 +426,9 @@ func TestDiscovery(t *testing.T) {
 		eps = append(eps, ep.Name+"="+ep.Subject)
 	}
 	want := "mutate=vellum.v1.ds.*.mutate get=vellum.v1.ds.*.get datasetCreate=vellum.v1.datasets.create datasetList=vellum.v1.datasets.list " +
-		"datasetAcl=vellum.v1.datasets.acl tokenCreate=vellum.v1.tokens.create tokenList=vellum.v1.tokens.list tokenRevoke=vellum.v1.tokens.revoke explain=vellum.v1.ds.*.explain"
+		"datasetAcl=vellum.v1.datasets.acl tokenCreate=vellum.v1.tokens.create tokenList=vellum.v1.tokens.list tokenRevoke=vellum.v1.tokens.revoke explain=vellum.v1.ds.*.explain " +
+		"listen=vellum.v1.ds.*.listen export=vellum.v1.ds.*.export events=vellum.v1.ds.*.events history=vellum.v1.ds.*.history " +
+		"transactions=vellum.v1.ds.*.transactions accessAt=vellum.v1.ds.*.access verify=vellum.v1.audit.verify"
 	if got := strings.Join(eps, " "); got != want {
 		t.Errorf("endpoints = %s\nwant        %s", got, want)
 	}
