@@ -239,15 +239,21 @@ func (s *Server) listen(ctx context.Context, p *authz.Principal, req micro.Reque
 		return nil, err
 	}
 	token, _ := bearerToken(req.Headers()) // checked by the wrapper already
+	ss := &listenSession{id: newListenerID(), dataset: dataset, inbox: inbox,
+		incR: r.IncludeResult, incP: r.IncludePrevious, gone: make(chan struct{})}
+	// Nothing may reach the inbox before the welcome.
+	var welcomed sync.WaitGroup
+	welcomed.Add(1)
 	l, err := s.eng.Listen(dataset, p, vellum.ListenOptions{
 		Filter: r.Filter, Params: r.Params, LastEventID: r.LastEventID,
-		Reauth: func(ctx context.Context) (*authz.Principal, error) { return s.auth.Authenticate(ctx, token) },
+		Reauth:  func(ctx context.Context) (*authz.Principal, error) { return s.auth.Authenticate(ctx, token) },
+		Deliver: func(ev *vellum.ListenEvent) bool { welcomed.Wait(); return ls.publishEvent(ss, ev) },
 	})
 	if err != nil {
 		return nil, err
 	}
-	ss := &listenSession{id: newListenerID(), dataset: dataset, inbox: inbox, l: l,
-		incR: r.IncludeResult, incP: r.IncludePrevious, gone: make(chan struct{})}
+	ss.l = l
+	defer welcomed.Done()
 	ls.mu.Lock()
 	if ls.stopped {
 		ls.mu.Unlock()
@@ -280,14 +286,38 @@ func (ls *listenService) publishControl(ss *listenSession, c ListenControl) erro
 	return ls.s.nc.Publish(ss.inbox, b)
 }
 
-// pump sends the listener's events to its inbox, with heartbeats, until it
-// ends.
+// publishEvent publishes one event to the listener's inbox. It is the
+// listener's Deliver: the fan-out calls it, so it never waits for the
+// client (NATS buffers the message; a client that does not keep up is a
+// slow consumer of its NATS server). It returns false when the message
+// cannot be published, which ends the listener.
+func (ls *listenService) publishEvent(ss *listenSession, ev *vellum.ListenEvent) bool {
+	b, err := ev.EncodeJSON(ss.incR, ss.incP)
+	if max := ls.s.nc.MaxPayload(); err == nil && int64(len(b)) > max {
+		big := &vellum.ListenEvent{Type: vellum.ListenError, EventID: ev.EventID, DocumentID: ev.DocumentID,
+			TransactionID: ev.TransactionID, Timestamp: ev.Timestamp,
+			Err: &vellum.Error{Code: CodeEventTooLarge, Description: fmt.Sprintf("the event is %d bytes, more than the %d the NATS server carries; get the document instead", len(b), max), ID: ev.DocumentID}}
+		b, err = big.EncodeJSON(false, false)
+	}
+	if err != nil {
+		ls.s.log.Error("listener: cannot encode an event", "dataset", ss.dataset, "event", ev.EventID, "error", err)
+		return true // skip it: the listener goes on
+	}
+	if err := ls.s.nc.Publish(ss.inbox, b); err != nil {
+		ls.s.log.Warn("listener: cannot publish", "dataset", ss.dataset, "listener", ss.id, "error", err)
+		return false
+	}
+	return true
+}
+
+// pump watches a listener until it ends: it sends heartbeats, frees the
+// listener when its client is gone, and says why it ended (its events are
+// published by publishEvent).
 func (ls *listenService) pump(ss *listenSession) {
 	defer ls.pumps.Done()
 	defer ls.drop(ss)
 	hb := time.NewTicker(listenHeartbeat)
 	defer hb.Stop()
-	max := ls.s.nc.MaxPayload()
 	for {
 		select {
 		case ev, ok := <-ss.l.Events():
@@ -311,19 +341,7 @@ func (ls *listenService) pump(ss *listenSession) {
 				}
 				return
 			}
-			b, err := ev.EncodeJSON(ss.incR, ss.incP)
-			if err == nil && int64(len(b)) > max {
-				big := &vellum.ListenEvent{Type: vellum.ListenError, EventID: ev.EventID, DocumentID: ev.DocumentID,
-					TransactionID: ev.TransactionID, Timestamp: ev.Timestamp,
-					Err: &vellum.Error{Code: CodeEventTooLarge, Description: fmt.Sprintf("the event is %d bytes, more than the %d the NATS server carries; get the document instead", len(b), max), ID: ev.DocumentID}}
-				b, err = big.EncodeJSON(false, false)
-			}
-			if err != nil {
-				ls.s.log.Error("listener: cannot encode an event", "dataset", ss.dataset, "event", ev.EventID, "error", err)
-				continue
-			}
-			if err := ls.s.nc.Publish(ss.inbox, b); err != nil {
-				ls.s.log.Warn("listener: cannot publish", "dataset", ss.dataset, "listener", ss.id, "error", err)
+			if !ls.publishEvent(ss, ev) {
 				ss.l.Close()
 			}
 		case <-hb.C:
