@@ -689,7 +689,20 @@ func (sg *shareGroup) candidates(c *Commit) map[*filterGroup]struct{} {
 	if len(sg.byType) == 0 {
 		return sg.untyped
 	}
-	out := maps.Clone(sg.untyped)
+	var out map[*filterGroup]struct{}
+	if len(sg.untyped) > 0 {
+		out = maps.Clone(sg.untyped)
+	} else if len(c.Docs) == 1 && (c.Docs[0].Before == nil || c.Docs[0].After == nil || c.Docs[0].Before["_type"] == c.Docs[0].After["_type"]) {
+		// The common case: one document of one type.
+		doc := c.Docs[0].After
+		if doc == nil {
+			doc = c.Docs[0].Before
+		}
+		t, _ := doc["_type"].(string)
+		return sg.byType[t]
+	} else {
+		out = map[*filterGroup]struct{}{}
+	}
 	for i := range c.Docs {
 		for _, doc := range []map[string]any{c.Docs[i].Before, c.Docs[i].After} {
 			if t, ok := doc["_type"].(string); ok {
@@ -759,7 +772,7 @@ func (h *hub) run() {
 	}
 	defer h.cancel()
 	access := h.d.e.AccessChanged()
-	tick := time.NewTicker(100 * time.Millisecond)
+	tick := time.NewTicker(time.Second) // frees closed listeners that get no event
 	defer tick.Stop()
 	for {
 		if err != nil {
