@@ -600,3 +600,28 @@ func TestListenDeliver(t *testing.T) {
 		t.Errorf("resumed with %v, want [d3 d4]", again)
 	}
 }
+
+// A filter that calls identity() is decided per identity, even for
+// principals with equal grants; one that does not is shared.
+func TestListenIdentityFilter(t *testing.T) {
+	e := newTestEngine(t, "blog")
+	mustTransact(t, e, "blog", `{"mutations":[{"create":{"_id":"_.groups.writers","_type":"system.group","members":["alice","bob"],"grants":[{"filter":"_type == \"note\"","permissions":["read"]}]}}]}`)
+	mine := map[string]*Listener{}
+	for _, who := range []string{"alice", "bob"} {
+		mine[who] = listen(t, e, "blog", user(who), ListenOptions{Filter: `_type == "note" && owner == identity()`})
+	}
+	all := listen(t, e, "blog", user("alice"), ListenOptions{Filter: `_type == "note"`})
+	for _, c := range []struct{ id, owner string }{{"n1", "alice"}, {"n2", "bob"}, {"n3", "carol"}} {
+		mustTransact(t, e, "blog", fmt.Sprintf(`{"mutations":[{"create":{"_id":"notes.%s","_type":"note","owner":%q}}]}`, c.id, c.owner))
+	}
+	for who, l := range mine {
+		ev := next(t, l)
+		if ev.Result["owner"] != who {
+			t.Errorf("%s's own-notes listener got %s's note", who, ev.Result["owner"])
+		}
+		quiet(t, l)
+	}
+	if ids := eventIDs(t, all, 3); len(ids) != 3 {
+		t.Errorf("the shared listener got %v", ids)
+	}
+}
