@@ -1,7 +1,9 @@
 package vellum
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/vellum-db/vellum/authz"
 	"github.com/vellum-db/vellum/eventlog"
+	"github.com/vellum-db/vellum/projection/mutation"
 )
 
 const benchWriters = 64
@@ -161,4 +164,40 @@ func BenchmarkAuthorizedThroughput(b *testing.B) {
 	b.ReportMetric(off, "unauthorized-tx/s")
 	b.ReportMetric(on/off, "ratio")
 	b.Logf("authorized: %.0f tx/s; authorization off: %.0f tx/s; ratio %.2f (n=%d, 20 groups, 50 grants, 30 filters)", on, off, on/off, b.N)
+}
+
+// TestSubmittedMutations checks that the event records the mutations as
+// json.Compact writes them, whether or not the fast path for text without
+// whitespace outside strings is taken.
+func TestSubmittedMutations(t *testing.T) {
+	for _, body := range []string{
+		`{"mutations":[{"create":{"_id":"a","_type":"t","title":"no spaces"}}]}`,
+		`{"mutations":[ {"create": {"_id":"a","_type":"t"}} ]}`,
+		"{\"mutations\":[{\"create\":{\"_id\":\"a\",\n\t\"_type\":\"t\"}}]}",
+		`{"mutations":[{"create":{"_id":"a","_type":"t","q":"say \"hi there\" \\ ok","n":[1, 2]}}]}`,
+		`{"mutations":[{"delete":{"id":"a"}},{"patch":{"id":"b","set":{"title":"a b"}}}]}`,
+	} {
+		tx, err := mutation.DecodeTransaction([]byte(body))
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		got, err := submittedMutations(tx)
+		if err != nil {
+			t.Fatalf("%s: %v", body, err)
+		}
+		var want bytes.Buffer
+		want.WriteByte('[')
+		for i, m := range tx.Mutations {
+			if i > 0 {
+				want.WriteByte(',')
+			}
+			if err := json.Compact(&want, m.Raw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want.WriteByte(']')
+		if !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("%s:\n got %s\nwant %s", body, got, want.Bytes())
+		}
+	}
 }

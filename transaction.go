@@ -84,18 +84,52 @@ func (d *dataset) transact(ctx context.Context, p *authz.Principal, body []byte)
 // submittedMutations is the JSON array of the transaction's mutations as
 // submitted, compacted, as the event records them.
 func submittedMutations(tx *mutation.Transaction) (json.RawMessage, error) {
-	var buf bytes.Buffer
+	n := 2
+	for _, m := range tx.Mutations {
+		n += len(m.Raw) + 1
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n))
 	buf.WriteByte('[')
 	for i, m := range tx.Mutations {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		if err := json.Compact(&buf, m.Raw); err != nil {
+		if isCompact(m.Raw) {
+			// Already what Compact would write (the decoder checked it is
+			// JSON): skip its second pass.
+			buf.Write(m.Raw)
+			continue
+		}
+		if err := json.Compact(buf, m.Raw); err != nil {
 			return nil, err
 		}
 	}
 	buf.WriteByte(']')
 	return buf.Bytes(), nil
+}
+
+// isCompact reports whether the JSON text raw holds none of the
+// insignificant whitespace (outside strings) that json.Compact removes.
+func isCompact(raw []byte) bool {
+	inString, escaped := false, false
+	for _, c := range raw {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			return false
+		}
+	}
+	return len(raw) > 0 && !inString
 }
 
 // applied is what the writer keeps of a transaction that wrote its event,

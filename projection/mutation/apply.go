@@ -68,7 +68,9 @@ const TimeFormat = "2006-01-02T15:04:05Z"
 
 // Apply applies the mutations of tx in order, each seeing the effects of
 // the ones before, and returns the outcome. It changes nothing: documents
-// from the View are copied before they are modified. If a mutation fails,
+// from the View and from tx are copied before they are modified, although
+// the outcome's documents may share nested values with tx's (treat both as
+// read-only once applied). If a mutation fails,
 // Apply returns an *Error whose Index is that mutation's, and no outcome.
 // Errors of the View are returned as they are.
 //
@@ -249,7 +251,13 @@ func idError(i int, err error) *Error {
 }
 
 func (a *applier) create(i int, m *Mutation) error {
-	doc := deepCopy(m.Document).(map[string]any)
+	// Only the top level is copied: the system fields are set on the copy,
+	// and nested values are shared with m.Document, which nothing modifies
+	// (a later patch of the document copies it first).
+	doc := make(map[string]any, len(m.Document)+4)
+	for k, v := range m.Document {
+		doc[k] = v
+	}
 	id, hasID := doc["_id"].(string)
 	switch {
 	case !hasID && m.Kind == KindCreate:

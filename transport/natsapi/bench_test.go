@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,17 +44,21 @@ func BenchmarkMutate(b *testing.B) {
 	payload := []byte(`{"mutations":[{"create":{"_id":"doc-0000000000","_type":"t","n":1}}]}`)
 
 	b.ResetTimer()
+	cpu := processCPU()
 	echoRate := run(b, b.N, func(int64) error {
 		_, err := f.nc.Request("bench.echo", payload, 10*time.Second)
 		return err
 	})
+	echoCPU := processCPU() - cpu
 	var seq atomic.Int64
 	base := time.Now().UnixNano()
+	cpu = processCPU()
 	txRate := run(b, b.N, func(i int64) error {
 		tx := fmt.Sprintf(`{"mutations":[{"create":{"_id":"doc-%d-%d","_type":"t","n":1}}]}`, base, seq.Add(1))
 		_, err := f.client.Mutate(ctxT(b), "bench", []byte(tx))
 		return err
 	})
+	txCPU := processCPU() - cpu
 	jsRate := jetStreamSyncAlwaysRate(b, payload)
 	b.StopTimer()
 	b.ReportMetric(txRate, "tx/s")
@@ -61,6 +66,19 @@ func BenchmarkMutate(b *testing.B) {
 	b.ReportMetric(jsRate, "js/s")
 	b.ReportMetric(txRate/echoRate, "tx/echo")
 	b.ReportMetric(txRate/jsRate, "tx/js")
+	// Process CPU (clients, server, engine and NATS server alike) per call:
+	// on a machine whose cores are busy, a steadier figure than the rates.
+	b.ReportMetric(float64(txCPU.Microseconds())/float64(b.N), "cpu-µs/tx")
+	b.ReportMetric(float64(echoCPU.Microseconds())/float64(b.N), "echo-cpu-µs/req")
+}
+
+// processCPU returns the CPU time (user and system) the process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // jetStreamSyncAlwaysRate starts a NATS server with JetStream syncing every

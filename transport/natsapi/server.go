@@ -240,7 +240,9 @@ func (s *Server) handler(name string, st *endpointStats, h handlerFunc) micro.Ha
 				s.respondError(req, e, status)
 				return
 			}
-			s.log.Debug("request", "endpoint", name, "subject", req.Subject(), "status", 200, "duration", time.Since(start))
+			if s.log.Enabled(s.ctx, slog.LevelDebug) { // spare the arguments' allocations otherwise
+				s.log.Debug("request", "endpoint", name, "subject", req.Subject(), "status", 200, "duration", time.Since(start))
+			}
 			if err := s.respond(req, nil, body); err != nil {
 				s.log.Warn("cannot send response", "endpoint", name, "subject", req.Subject(), "error", err)
 			}
