@@ -2,6 +2,7 @@ package authz
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +18,12 @@ func FuzzPathMatch(f *testing.F) {
 			if e, ok := err.(*Error); !ok || e.Code != CodeInvalidGroup {
 				t.Fatalf("ParsePath(%q) error %v is not invalidGroup", glob, err)
 			}
+			return
+		}
+		if strings.ContainsAny(id, "\n\r\u2028\u2029") {
+			// Never in a document id (a-zA-Z0-9._-); the regular
+			// expression's "." would not cross a line end, Match's "**"
+			// does, and neither answer is ever asked for.
 			return
 		}
 		if got, want := p.Match(id), id != "" && pathRegexp(glob).MatchString(id); got != want {
