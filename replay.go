@@ -1,8 +1,8 @@
 package vellum
 
 import (
-	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -52,8 +52,9 @@ type EventsOptions struct {
 	ToSeq uint64
 	// After is the sequence number of the last event already received.
 	After uint64
-	// MaxBytes ends a page once its events add up to this many bytes (at
-	// least one event is always included); 0 means 4 MiB.
+	// MaxBytes ends a page once its events add up to this many bytes,
+	// counting eventFraming bytes more for each (at least one event is
+	// always included); 0 means 4 MiB.
 	MaxBytes int
 }
 
@@ -71,6 +72,10 @@ type EventsPage struct {
 	Events [][]byte `json:"events"`
 	More   bool     `json:"more"`
 }
+
+// eventFraming is what EventsPage counts against MaxBytes for each event
+// besides its bytes: room for a transport's framing (a length).
+const eventFraming = 10
 
 // EventsPage returns the next page of dataset name's log up to opts.To, for
 // a replay. Only an administrator of the dataset may read it: the log holds
@@ -119,21 +124,32 @@ func (e *Engine) EventsPage(ctx context.Context, name string, p *authz.Principal
 		return nil, err
 	}
 	defer it.Close()
+	// The events are copied into one buffer, then sliced.
+	var (
+		buf  []byte
+		ends []int
+	)
 	size := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return nil, err
 		}
-		if len(page.Events) > 0 && size+len(v) > max {
+		if len(ends) > 0 && size+len(v)+eventFraming > max {
 			page.More = true
 			break
 		}
-		page.Events = append(page.Events, bytes.Clone(v))
-		size += len(v)
+		buf = append(buf, v...)
+		ends = append(ends, len(buf))
+		size += len(v) + eventFraming
 	}
 	if err := it.Error(); err != nil {
 		return nil, err
+	}
+	start := 0
+	for _, end := range ends {
+		page.Events = append(page.Events, buf[start:end:end])
+		start = end
 	}
 	return page, nil
 }
@@ -185,8 +201,20 @@ type ReplayOptions struct {
 // and returns emit's first error. A slice passed to emit is not kept.
 type EventSource func(ctx context.Context, emit func(raw []byte) error) error
 
-// replayBatchBytes is the size at which Replay commits a batch of events.
-const replayBatchBytes = 8 << 20
+// Bulk-load settings of Replay (variables so that tests can make them
+// small). replayBatchBytes is the size at which a batch (transaction-id and
+// history entries) is committed; replayHold about the memory that holds
+// current documents before they are written (see projection.Loader);
+// replayTableBytes the size of one table of events or time-index entries
+// (see tableWriter).
+var (
+	replayBatchBytes = 8 << 20
+	replayHold       = 64 << 20
+	replayTableBytes = 64 << 20
+)
+
+// replayMemTable is the memtable size of the store while Replay fills it.
+const replayMemTable = 64 << 20
 
 // Replay builds in dir a new store holding one dataset, name (acl mode
 // acl), whose log is exactly the events src yields (verified as they come:
@@ -244,16 +272,46 @@ func Replay(ctx context.Context, dir, name, acl string, src EventSource, opts Re
 	return res, nil
 }
 
-// appendEvents writes src's events into the log of dataset num of the store
-// in storeDir, then rebuilds the dataset's projections.
+// appendEvents writes src's events, verbatim, into the log of dataset num
+// of the store in storeDir and builds the dataset's projections from them
+// in the same pass.
+//
+// Each event is decoded once: the decoding checks that the bytes are the
+// canonical encoding of a valid event, the hash is checked on the bytes as
+// received (eventlog.ComputeHash), and the bytes are stored as they are:
+// the event key, its transaction-id and time-index entries (what
+// eventlog.Log.Append writes), and what projection.Loader derives from the
+// decoded effects (history entries; current documents at the end). Batches
+// are committed without sync, the last one with sync, which makes every
+// earlier one durable: the copy is only valid once complete, and Replay
+// removes it on failure.
 func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSource, res *ReplayResult, progress func(uint64)) error {
-	db, err := eventlog.Open(storeDir, &eventlog.Options{MemTableSize: 64 << 20, Logger: slog.New(slog.DiscardHandler)})
+	db, err := eventlog.Open(storeDir, &eventlog.Options{
+		MemTableSize:          replayMemTable,
+		L0CompactionThreshold: 8,
+		Logger:                slog.New(slog.DiscardHandler),
+	})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	log := db.Log(num)
+	store, err := projection.Open(db, num)
+	if err != nil {
+		return err
+	}
+	load := store.NewLoader()
 	pdb := db.Pebble()
+	// Events and time-index entries come in key order: they go straight
+	// into tables that are ingested at the end.
+	tablesDir := filepath.Join(storeDir, "replay-tables")
+	if err := os.Mkdir(tablesDir, 0o700); err != nil {
+		return fmt.Errorf("replay: %w", err)
+	}
+	defer os.RemoveAll(tablesDir)
+	eventTables := newTableWriter(pdb, tablesDir, "events", replayTableBytes)
+	defer eventTables.abort()
+	timeTables := newTableWriter(pdb, tablesDir, "time", replayTableBytes)
+	defer timeTables.abort()
 	// Two batches alternate: one is filled while the other is committed on
 	// another goroutine. Each is sized once: a batch that grows copies
 	// itself again and again.
@@ -286,39 +344,73 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 		return nil
 	}
 	var (
-		prev [32]byte
-		ev   *eventlog.Event
+		prev  [32]byte
+		seqBE [8]byte
 	)
 	err = src(ctx, func(raw []byte) error {
 		want := res.Events + 1
-		e, err := eventlog.DecodeEvent(raw)
+		ev, err := eventlog.DecodeEvent(raw)
 		if err != nil {
 			return fmt.Errorf("replay: event %d as received: %w", want, err)
 		}
-		ev = e
 		if ev.Seq != want {
 			return &Error{Code: "hashChainBroken", Description: fmt.Sprintf("replay: expected event %d, received event %d", want, ev.Seq)}
 		}
 		if ev.PrevHash != prev {
 			return &Error{Code: "hashChainBroken", Description: fmt.Sprintf("replay: event %d's prevHash %x is not the hash %x of event %d", want, ev.PrevHash, prev, want-1)}
 		}
-		stored := ev.Hash
-		if err := log.Append(b, ev); err != nil {
+		if err := ev.Validate(); err != nil {
+			return fmt.Errorf("replay: event %d as received: %w", want, err)
+		}
+		// The decoding accepted only a canonical encoding, whose last 32
+		// bytes are the hash: the bytes are exactly what Append would store.
+		if h := eventlog.ComputeHash(prev, raw[:len(raw)-len(ev.Hash)]); h != ev.Hash {
+			return &Error{Code: "hashChainBroken", Description: fmt.Sprintf("replay: event %d's hash %x is not the hash %x of its contents: the source log was altered (run `vellum verify`)", want, ev.Hash, h)}
+		}
+		if err := eventTables.set(eventlog.EventKey(num, want), raw); err != nil {
 			return err
 		}
-		if ev.Hash != stored {
-			return &Error{Code: "hashChainBroken", Description: fmt.Sprintf("replay: event %d's hash %x is not the hash %x of its contents: the source log was altered (run `vellum verify`)", want, stored, ev.Hash)}
+		binary.BigEndian.PutUint64(seqBE[:], want)
+		if err := b.Set(eventlog.TxKey(num, ev.TxID), seqBE[:], nil); err != nil {
+			return err
+		}
+		// Times do not decrease in a log the engine wrote; should one
+		// (the log's writer guarantees it, Replay does not check it),
+		// its entry goes through the batch instead.
+		if key := eventlog.TimeKey(num, ev.Time, want); timeTables.accepts(key) {
+			err = timeTables.set(key, nil)
+		} else {
+			err = b.Set(key, nil, nil)
+		}
+		if err != nil {
+			return err
+		}
+		if err := load.Apply(b, ev); err != nil {
+			return err
 		}
 		prev = ev.Hash
 		res.Events = want
-		if b.Len() >= replayBatchBytes {
-			return flush()
-		}
-		if progress != nil && want%65536 == 0 {
+		if want%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+		}
+		if progress != nil && want%65536 == 0 {
 			progress(want)
+		}
+		if load.HeldBytes() >= replayHold {
+			// Write the held documents and wait for their commit: the
+			// database then has every version a later diff may need.
+			if err := load.Flush(b); err != nil {
+				return err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			return wait()
+		}
+		if b.Len() >= replayBatchBytes {
+			return flush()
 		}
 		return nil
 	})
@@ -328,9 +420,26 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 	if err != nil {
 		return err
 	}
-	// The synced commit of the last batch makes every earlier one durable.
+	if err := load.Flush(b); err != nil {
+		return err
+	}
+	// The synced commit of the last batch makes every earlier one durable;
+	// Ingest syncs the tables and the store's manifest.
 	if err := b.Commit(pebble.Sync); err != nil {
 		return err
+	}
+	var tables []string
+	for _, t := range []*tableWriter{eventTables, timeTables} {
+		paths, err := t.finish()
+		if err != nil {
+			return err
+		}
+		tables = append(tables, paths...)
+	}
+	if len(tables) > 0 {
+		if err := pdb.Ingest(ctx, tables); err != nil {
+			return fmt.Errorf("replay: ingesting the log's tables: %w", err)
+		}
 	}
 	if progress != nil {
 		progress(res.Events)
@@ -340,16 +449,12 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 	}
 	// Every event was checked as it came (sequence, prevHash, hash); the
 	// log's head must now be the last of them.
-	if seq, hash, err := log.Head(); err != nil {
+	if seq, hash, err := db.Log(num).Head(); err != nil {
 		return err
 	} else if seq != res.Events || hash != prev {
 		return fmt.Errorf("replay: the copy's log ends at event %d (%x), not at event %d (%x)", seq, hash, res.Events, prev)
 	}
-	store, err := projection.Open(db, num)
-	if err != nil {
-		return err
-	}
-	return store.Rebuild(ctx)
+	return nil
 }
 
 // CheckReplayDir returns nil if dir may receive a replay: it does not

@@ -199,3 +199,99 @@ func headHashIs(d *dataset, seq uint64, hash string) bool {
 	ev, err := d.log.Get(seq)
 	return err == nil && fmt.Sprintf("%x", ev.Hash) == hash
 }
+
+// TestReplayStoresWhatTheEngineStores replays a log whose documents change
+// by diffs and deletions, with tiny batches, tables and memory for held
+// documents (so that every path of the bulk load runs: many batches, many
+// ingested tables, held documents written and read back mid-way), and
+// compares every key and value of the copy's dataset with the source's:
+// events, transaction and time indexes, current documents and history.
+func TestReplayStoresWhatTheEngineStores(t *testing.T) {
+	defer func(b, h, tb int) { replayBatchBytes, replayHold, replayTableBytes = b, h, tb }(replayBatchBytes, replayHold, replayTableBytes)
+	replayBatchBytes, replayHold, replayTableBytes = 2<<10, 4<<10, 8<<10
+
+	e := newTestEngine(t, "blog")
+	ctx := context.Background()
+	long := strings.Repeat("a long paragraph of text, ", 40)
+	for i := range 120 {
+		id := fmt.Sprintf("post-%d", i%9)
+		body := fmt.Sprintf(`{"mutations":[{"createOrReplace":{"_id":%q,"_type":"post","body":%q,"tags":["a","b"]}}]}`, id, long)
+		switch {
+		case i >= 9 && i%5 == 0:
+			body = fmt.Sprintf(`{"mutations":[{"createIfNotExists":{"_id":%q,"_type":"post","body":%q}},{"patch":{"id":%q,"set":{"n":%d,"title":"edit %d"}}}]}`, id, long, id, i, i)
+		case i%11 == 10:
+			body = fmt.Sprintf(`{"mutations":[{"delete":{"id":%q}}]}`, id)
+		}
+		if _, err := e.Transact(ctx, "blog", SystemPrincipal, []byte(body)); err != nil {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+	}
+	src, _ := e.dataset("blog")
+	diffs := 0
+	if err := src.log.Scan(ctx, 1, func(ev *eventlog.Event) error {
+		for _, ef := range ev.Effects {
+			if ef.Diff != nil {
+				diffs++
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if diffs == 0 {
+		t.Fatal("the fixture has no diff effects: the test would not exercise previous versions")
+	}
+
+	dir := filepath.Join(t.TempDir(), "copy")
+	res, err := e.ReplayTo(ctx, "blog", SystemPrincipal, Point{}, dir, ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, _ := filepath.Glob(filepath.Join(dir, "store", "*.sst"))
+	if len(tables) < 4 {
+		t.Errorf("the copy has %d tables; tiny limits should give many", len(tables))
+	}
+	cp, err := Open(filepath.Join(dir, "store"), Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	dst, _ := cp.dataset("blog")
+	if n, err := cp.Verify(ctx, "blog", nil); err != nil || n != res.Events {
+		t.Errorf("Verify of the copy: %d, %v", n, err)
+	}
+	for _, space := range []byte{eventlog.SpaceEvents, eventlog.SpaceTx, eventlog.SpaceTime, eventlog.SpaceDocs, eventlog.SpaceHistory} {
+		want := keyspace(t, e.pebbleDB(), src.num, space)
+		got := keyspace(t, cp.pebbleDB(), dst.num, space)
+		if len(want) == 0 {
+			t.Errorf("keyspace %c of the source is empty", space)
+		}
+		if len(got) != len(want) {
+			t.Errorf("keyspace %c: the copy has %d entries, the source %d", space, len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("keyspace %c, entry %d: copy %q, source %q", space, i, got[i], want[i])
+				break
+			}
+		}
+	}
+}
+
+// keyspace returns the entries of keyspace space of dataset num, each as
+// its key without the dataset prefix, "=", and its value.
+func keyspace(t *testing.T, db *pebble.DB, num uint32, space byte) []string {
+	t.Helper()
+	prefix := eventlog.KeyPrefix(num, space)
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: eventlog.KeyUpperBound(num, space)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var out []string
+	for ok := it.First(); ok; ok = it.Next() {
+		out = append(out, string(it.Key()[len(prefix):])+"="+string(it.Value()))
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package natsapi
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
@@ -144,12 +145,46 @@ func (s *Server) eventsPage(ctx context.Context, p *authz.Principal, req micro.R
 		return nil, err
 	}
 	page, err := s.eng.EventsPage(ctx, dataset, p, vellum.EventsOptions{
-		To: to, ToSeq: r.ToSeq, After: r.After, MaxBytes: s.pageBytes(r.MaxBytes, true),
+		To: to, ToSeq: r.ToSeq, After: r.After, MaxBytes: s.pageBytes(r.MaxBytes, false),
 	})
 	if err != nil {
 		return nil, err
 	}
-	return s.fitPage(page, func() string { return fmt.Sprintf("event %d", r.After+1) })
+	// The page is a header line (JSON) followed by the events as the log
+	// stores them, each preceded by its length (uvarint): neither side
+	// encodes, escapes or parses the events' bytes.
+	head, err := marshal(eventsHeader{Dataset: page.Dataset, To: page.To, Head: page.Head, ACL: page.ACL, Count: len(page.Events), More: page.More})
+	if err != nil {
+		return nil, err
+	}
+	size := len(head) + 1
+	for _, ev := range page.Events {
+		size += len(binary.AppendUvarint(nil, uint64(len(ev)))) + len(ev)
+	}
+	// The engine counts each event's length and framing against MaxBytes,
+	// which leaves room for the header: only a single event can be too
+	// large.
+	if max := s.nc.MaxPayload(); int64(size) > max {
+		return nil, &vellum.Error{Code: "documentTooLarge", Description: fmt.Sprintf(
+			"event %d needs a %d-byte message, more than the %d bytes the NATS server allows (raise its max_payload)", r.After+1, size, max)}
+	}
+	body := make([]byte, 0, size)
+	body = append(append(body, head...), '\n')
+	for _, ev := range page.Events {
+		body = binary.AppendUvarint(body, uint64(len(ev)))
+		body = append(body, ev...)
+	}
+	return body, nil
+}
+
+// eventsHeader is the first line of an events page.
+type eventsHeader struct {
+	Dataset string `json:"dataset"`
+	To      uint64 `json:"to"`
+	Head    uint64 `json:"head"`
+	ACL     string `json:"aclMode"`
+	Count   int    `json:"count"`
+	More    bool   `json:"more"`
 }
 
 // fitPage encodes a page, or explains that its one item is larger than a
@@ -216,15 +251,46 @@ func (c *Client) Export(ctx context.Context, dataset string, r ExportRequest, fn
 	}
 }
 
-// EventsPage asks for one page of dataset's log, for a replay.
+// EventsPage asks for one page of dataset's log, for a replay. The
+// page's events alias the response's memory.
 func (c *Client) EventsPage(ctx context.Context, dataset string, r EventsRequest) (*vellum.EventsPage, error) {
 	subject, err := EventsSubject(dataset)
 	if err != nil {
 		return nil, err
 	}
-	var page vellum.EventsPage
-	if err := c.call(ctx, subject, r, &page, "a page of events"); err != nil {
+	body, err := json.Marshal(r)
+	if err != nil {
 		return nil, err
 	}
-	return &page, nil
+	data, err := c.request(ctx, subject, body)
+	if err != nil {
+		return nil, err
+	}
+	return decodeEventsPage(data)
+}
+
+// decodeEventsPage decodes an events page: a JSON header line, then each
+// event as a uvarint length and its bytes.
+func decodeEventsPage(data []byte) (*vellum.EventsPage, error) {
+	line, rest, ok := bytes.Cut(data, []byte{'\n'})
+	var h eventsHeader
+	if err := json.Unmarshal(line, &h); err != nil || !ok {
+		return nil, fmt.Errorf("natsapi: the events page's first line is not its header (%v)", err)
+	}
+	if h.Count < 0 || h.Count > len(rest) {
+		return nil, fmt.Errorf("natsapi: the events page's header announces %d events in %d bytes", h.Count, len(rest))
+	}
+	page := &vellum.EventsPage{Dataset: h.Dataset, To: h.To, Head: h.Head, ACL: h.ACL, More: h.More, Events: make([][]byte, 0, h.Count)}
+	for len(rest) > 0 {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n > uint64(len(rest)-k) {
+			return nil, fmt.Errorf("natsapi: event %d of the events page is cut off (%d bytes left)", len(page.Events)+1, len(rest))
+		}
+		page.Events = append(page.Events, rest[k:k+int(n):k+int(n)])
+		rest = rest[k+int(n):]
+	}
+	if len(page.Events) != h.Count {
+		return nil, fmt.Errorf("natsapi: the events page holds %d events, its header says %d", len(page.Events), h.Count)
+	}
+	return page, nil
 }
