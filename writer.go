@@ -52,6 +52,15 @@ const (
 	maxGroupBytes = 4 << 20
 )
 
+// Synced group batches are kept for later groups, so that their buffers
+// need not grow again: up to maxKeptBatches (as many as the groups that 64
+// concurrent single-transaction callers keep in flight), each of at most
+// maxKeptBatchBytes, so at most a few MiB stay allocated.
+const (
+	maxKeptBatches    = 64
+	maxKeptBatchBytes = 64 << 10
+)
+
 // Bounds of the cache of recent documents: beyond them, the documents that
 // Pebble already shows are dropped from it when the next group starts.
 const (
@@ -151,7 +160,7 @@ func newWriter(ds *dataset, db *pebble.DB, seq uint64, hash [32]byte, last time.
 		jobs:    make(chan job, 1024),
 		commits: make(chan *group, maxPending),
 		syncs:   make(chan *group, maxPending),
-		free:    make(chan *pebble.Batch, 16),
+		free:    make(chan *pebble.Batch, maxKeptBatches),
 		stop:    make(chan struct{}),
 		seq:     seq,
 		hash:    hash,
@@ -413,8 +422,12 @@ func (w *writer) syncLoop() {
 }
 
 // recycle keeps a synced group batch for a later group (Reset keeps its
-// buffer), or closes it when enough are kept.
+// buffer), or closes it when enough are kept or it is large.
 func (w *writer) recycle(b *pebble.Batch) {
+	if b.Len() > maxKeptBatchBytes {
+		b.Close()
+		return
+	}
 	b.Reset()
 	select {
 	case w.free <- b:
