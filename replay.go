@@ -301,8 +301,8 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 	}
 	load := store.NewLoader()
 	pdb := db.Pebble()
-	// Events and time-index entries come in key order: they go straight
-	// into tables that are ingested at the end.
+	// Events, time-index entries and (mostly) transaction ids come in key
+	// order: they go straight into tables that are ingested at the end.
 	tablesDir := filepath.Join(storeDir, "replay-tables")
 	if err := os.Mkdir(tablesDir, 0o700); err != nil {
 		return fmt.Errorf("replay: %w", err)
@@ -312,6 +312,8 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 	defer eventTables.abort()
 	timeTables := newTableWriter(pdb, tablesDir, "time", replayTableBytes)
 	defer timeTables.abort()
+	txTables := newTableWriter(pdb, tablesDir, "tx", replayTableBytes)
+	defer txTables.abort()
 	// Two batches alternate: one is filled while the other is committed on
 	// another goroutine. Each is sized once: a batch that grows copies
 	// itself again and again.
@@ -370,13 +372,19 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 		if err := eventTables.set(eventlog.EventKey(num, want), raw); err != nil {
 			return err
 		}
+		// Times do not decrease in a log the engine wrote, and the
+		// transaction ids it makes (ULIDs) mostly increase; an entry out of
+		// order (a time that went back, a transaction id the client chose)
+		// goes through the batch instead.
 		binary.BigEndian.PutUint64(seqBE[:], want)
-		if err := b.Set(eventlog.TxKey(num, ev.TxID), seqBE[:], nil); err != nil {
+		if key := eventlog.TxKey(num, ev.TxID); txTables.accepts(key) {
+			err = txTables.set(key, seqBE[:])
+		} else {
+			err = b.Set(key, seqBE[:], nil)
+		}
+		if err != nil {
 			return err
 		}
-		// Times do not decrease in a log the engine wrote; should one
-		// (the log's writer guarantees it, Replay does not check it),
-		// its entry goes through the batch instead.
 		if key := eventlog.TimeKey(num, ev.Time, want); timeTables.accepts(key) {
 			err = timeTables.set(key, nil)
 		} else {
@@ -429,7 +437,7 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 		return err
 	}
 	var tables []string
-	for _, t := range []*tableWriter{eventTables, timeTables} {
+	for _, t := range []*tableWriter{eventTables, timeTables, txTables} {
 		paths, err := t.finish()
 		if err != nil {
 			return err
