@@ -409,82 +409,10 @@ func compileListenFilter(src string, params map[string]any) (*listenFilter, erro
 	f.prog = prog
 	f.usesIdentity = true
 	if n, err := syntax.Parse(src); err == nil {
-		f.types, _ = requiredTypes(n)
-		f.usesIdentity = false
-		syntax.Inspect(n, func(n syntax.Node) bool {
-			if c, ok := n.(*syntax.FuncCall); ok && c.Name == "identity" && (c.Namespace == "global" || c.Namespace == "") {
-				f.usesIdentity = true
-			}
-			return !f.usesIdentity
-		})
+		f.types, _ = groq.RequiredTypes(n)
+		f.usesIdentity = groq.CallsIdentity(n)
 	}
 	return f, nil
-}
-
-// requiredTypes returns the _type values n can be true for, when n is a
-// conjunction (&&, possibly in parentheses) one of whose conjuncts is
-// _type == "T", "T" == _type or _type in ["T", ...]: GROQ's && is false as
-// soon as one side is false, and such a conjunct is false for any other
-// _type.
-func requiredTypes(n syntax.Node) ([]string, bool) {
-	switch x := n.(type) {
-	case *syntax.Group:
-		return requiredTypes(x.Expr)
-	case *syntax.Binary:
-		switch x.Op {
-		case syntax.OpAnd:
-			l, lok := requiredTypes(x.Left)
-			r, rok := requiredTypes(x.Right)
-			switch {
-			case lok && rok:
-				both := []string{}
-				for _, t := range l {
-					if slices.Contains(r, t) {
-						both = append(both, t)
-					}
-				}
-				return both, true
-			case lok:
-				return l, true
-			case rok:
-				return r, true
-			}
-		case syntax.OpEq:
-			if s, ok := x.Right.(*syntax.String); ok && isTypeAttr(x.Left) {
-				return []string{s.Value}, true
-			}
-			if s, ok := x.Left.(*syntax.String); ok && isTypeAttr(x.Right) {
-				return []string{s.Value}, true
-			}
-		case syntax.OpIn:
-			arr, ok := x.Right.(*syntax.Array)
-			if !ok || !isTypeAttr(x.Left) {
-				return nil, false
-			}
-			types := []string{}
-			for _, e := range arr.Elements {
-				s, ok := e.Value.(*syntax.String)
-				if !ok || e.Splat {
-					return nil, false
-				}
-				types = append(types, s.Value)
-			}
-			return types, true
-		}
-	}
-	return nil, false
-}
-
-// isTypeAttr reports whether n is _type or @._type.
-func isTypeAttr(n syntax.Node) bool {
-	switch x := n.(type) {
-	case *syntax.ThisAttribute:
-		return x.Name == "_type"
-	case *syntax.Attribute:
-		_, this := x.Base.(*syntax.This)
-		return this && x.Name == "_type"
-	}
-	return false
 }
 
 // groupKey returns the key of a listener with identity's filter group.

@@ -44,94 +44,10 @@ func compileFilter(src string) (*filter, *Error) {
 	}
 	f := &filter{src: src, prog: prog, usesIdentity: true}
 	if n, err := syntax.Parse(src); err == nil {
-		f.usesIdentity = callsIdentity(n)
-		f.types, _ = requiredTypes(n)
+		f.usesIdentity = groq.CallsIdentity(n)
+		f.types, _ = groq.RequiredTypes(n)
 	}
 	return f, nil
-}
-
-// callsIdentity reports whether n calls identity(). (If src did not parse,
-// which Compile has ruled out, usesIdentity stays true: the answer only
-// decides whether a decision may be shared between identities.)
-func callsIdentity(n syntax.Node) bool {
-	found := false
-	syntax.Inspect(n, func(n syntax.Node) bool {
-		if c, ok := n.(*syntax.FuncCall); ok && c.Name == "identity" && (c.Namespace == "global" || c.Namespace == "") {
-			found = true
-		}
-		return !found
-	})
-	return found
-}
-
-// requiredTypes returns the _type values n can be true for, when n is a
-// conjunction (&&, possibly parenthesised) one of whose conjuncts is
-// _type == "T", "T" == _type or _type in ["T", ...]. GROQ's && is false as
-// soon as one side is false, and such a conjunct is false (not null) for
-// any other _type, missing or not a string; so the filter cannot be true.
-func requiredTypes(n syntax.Node) ([]string, bool) {
-	switch x := n.(type) {
-	case *syntax.Group:
-		return requiredTypes(x.Expr)
-	case *syntax.Binary:
-		switch x.Op {
-		case syntax.OpAnd:
-			l, lok := requiredTypes(x.Left)
-			r, rok := requiredTypes(x.Right)
-			switch {
-			case lok && rok:
-				var both []string
-				for _, t := range l {
-					if slices.Contains(r, t) {
-						both = append(both, t)
-					}
-				}
-				return append([]string{}, both...), true
-			case lok:
-				return l, true
-			case rok:
-				return r, true
-			}
-		case syntax.OpEq:
-			if isTypeAttr(x.Left) {
-				if s, ok := x.Right.(*syntax.String); ok {
-					return []string{s.Value}, true
-				}
-			}
-			if isTypeAttr(x.Right) {
-				if s, ok := x.Left.(*syntax.String); ok {
-					return []string{s.Value}, true
-				}
-			}
-		case syntax.OpIn:
-			arr, ok := x.Right.(*syntax.Array)
-			if !isTypeAttr(x.Left) || !ok {
-				return nil, false
-			}
-			types := []string{}
-			for _, e := range arr.Elements {
-				s, ok := e.Value.(*syntax.String)
-				if !ok || e.Splat {
-					return nil, false
-				}
-				types = append(types, s.Value)
-			}
-			return types, true
-		}
-	}
-	return nil, false
-}
-
-// isTypeAttr reports whether n is _type or @._type.
-func isTypeAttr(n syntax.Node) bool {
-	switch x := n.(type) {
-	case *syntax.ThisAttribute:
-		return x.Name == "_type"
-	case *syntax.Attribute:
-		_, this := x.Base.(*syntax.This)
-		return this && x.Name == "_type"
-	}
-	return false
 }
 
 // match reports whether the filter is exactly true for doc. An evaluation
