@@ -57,11 +57,7 @@ func runAccess(cmd *cobra.Command, _ []string) error {
 	if err := checkTime("--at", accessAt); err != nil {
 		return err
 	}
-	dataset, err := requireDataset()
-	if err != nil {
-		return err
-	}
-	s, err := dial(cmd)
+	s, dataset, err := dialDataset(cmd)
 	if err != nil {
 		return err
 	}

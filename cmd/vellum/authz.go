@@ -60,11 +60,7 @@ Explaining needs the administrator role for the dataset. The exit status is
 			}
 			patch = json.RawMessage(explainPatch)
 		}
-		dataset, err := requireDataset()
-		if err != nil {
-			return err
-		}
-		s, err := dial(cmd)
+		s, dataset, err := dialDataset(cmd)
 		if err != nil {
 			return err
 		}

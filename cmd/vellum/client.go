@@ -47,6 +47,20 @@ func (s *session) Close() {
 	s.nc.Close()
 }
 
+// dialDataset is dial for a command that works on the dataset named by
+// --dataset (or VELLUM_DATASET), which it checks first.
+func dialDataset(cmd *cobra.Command) (*session, string, error) {
+	dataset, err := requireDataset()
+	if err != nil {
+		return nil, "", err
+	}
+	s, err := dial(cmd)
+	if err != nil {
+		return nil, "", err
+	}
+	return s, dataset, nil
+}
+
 // requireDataset returns --dataset, or a usage error saying how to set it.
 func requireDataset() (string, error) {
 	if flagDataset == "" {

@@ -40,11 +40,7 @@ func runGet(cmd *cobra.Command, ids []string) error {
 	default:
 		return usageError{fmt.Errorf("--perspective %q: want raw, published or drafts", getPerspective)}
 	}
-	dataset, err := requireDataset()
-	if err != nil {
-		return err
-	}
-	s, err := dial(cmd)
+	s, dataset, err := dialDataset(cmd)
 	if err != nil {
 		return err
 	}

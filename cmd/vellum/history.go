@@ -112,11 +112,7 @@ func runHistoryGet(cmd *cobra.Command, ids []string) error {
 			return err
 		}
 	}
-	dataset, err := requireDataset()
-	if err != nil {
-		return err
-	}
-	s, err := dial(cmd)
+	s, dataset, err := dialDataset(cmd)
 	if err != nil {
 		return err
 	}
@@ -138,11 +134,7 @@ func runHistoryLog(cmd *cobra.Command, ids []string) error {
 			return usageError{fmt.Errorf("%s: %s", p.flag, vellum.AsError(err).Description)}
 		}
 	}
-	dataset, err := requireDataset()
-	if err != nil {
-		return err
-	}
-	s, err := dial(cmd)
+	s, dataset, err := dialDataset(cmd)
 	if err != nil {
 		return err
 	}
