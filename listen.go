@@ -686,7 +686,7 @@ func (h *hub) run() {
 		go func() {
 			defer w.Close()
 			for {
-				c, err := nextCommit(h.ctx, w)
+				c, err := w.Next(h.ctx)
 				select {
 				case h.commits <- watched1{c, err}:
 				case <-h.ctx.Done():
@@ -1220,7 +1220,7 @@ func (l *Listener) catchUp(hubPos uint64) {
 			}
 		default:
 		}
-		c, err := nextCommit(ctx, w)
+		c, err := w.Next(ctx)
 		if err != nil {
 			if l.isStopped() {
 				l.end(errorf(CodeCanceled, "the listener was closed"))
@@ -1254,24 +1254,6 @@ func (l *Listener) catchUp(hubPos uint64) {
 		l.start = position{seq: c.Event.Seq, index: allEffects}
 	}
 	d.join(l)
-}
-
-// watchPoll bounds one wait of nextCommit.
-const watchPoll = 50 * time.Millisecond
-
-// nextCommit is w.Next that looks again every watchPoll. (A commit made
-// durable while a watcher was being registered may be neither published
-// to it live nor yet durable when it first looks; looking again reads it
-// from the log.)
-func nextCommit(ctx context.Context, w *Watcher) (*Commit, error) {
-	for {
-		wctx, cancel := context.WithTimeout(ctx, watchPoll)
-		c, err := w.Next(wctx)
-		cancel()
-		if err == nil || ctx.Err() != nil || wctx.Err() == nil {
-			return c, err
-		}
-	}
 }
 
 // switchAccess moves the hub to policy pol (and, with reauth, to the

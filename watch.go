@@ -71,10 +71,7 @@ type Watcher struct {
 type feed struct {
 	mu       sync.Mutex
 	watchers map[*Watcher]struct{}
-	n        atomic.Int32 // len(watchers), read without the lock
 }
-
-func (f *feed) active() bool { return f.n.Load() > 0 }
 
 func (f *feed) add(w *Watcher) {
 	f.mu.Lock()
@@ -82,14 +79,12 @@ func (f *feed) add(w *Watcher) {
 		f.watchers = map[*Watcher]struct{}{}
 	}
 	f.watchers[w] = struct{}{}
-	f.n.Store(int32(len(f.watchers)))
 	f.mu.Unlock()
 }
 
 func (f *feed) remove(w *Watcher) {
 	f.mu.Lock()
 	delete(f.watchers, w)
-	f.n.Store(int32(len(f.watchers)))
 	f.mu.Unlock()
 }
 

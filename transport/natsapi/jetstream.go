@@ -430,7 +430,7 @@ func (p *Publisher) publishDataset(dataset string, st *streamState, failing *boo
 		if len(pending) < p.opts.Window {
 			var c *vellum.Commit
 			if len(pending) == 0 {
-				if c, err = nextCommit(ctx, w); err != nil {
+				if c, err = w.Next(ctx); err != nil {
 					return err
 				}
 			} else if h, _ := p.eng.Head(dataset); h > read {
@@ -470,31 +470,6 @@ func (p *Publisher) publishDataset(dataset string, st *streamState, failing *boo
 			return fmt.Errorf("event %d: %w", f.seq, err)
 		case <-ctx.Done():
 			return ctx.Err()
-		}
-	}
-}
-
-// feedPoll bounds a wait for the next commit: then the publisher looks at
-// the log head again.
-const feedPoll = 200 * time.Millisecond
-
-// nextCommit waits for w's next commit until ctx is done. It does not wait
-// on the commit feed alone: a transaction applied while the watcher was
-// being registered can become durable without reaching the feed, so every
-// feedPoll the watcher is asked again, and it then reads what is durable
-// from the log.
-func nextCommit(ctx context.Context, w *vellum.Watcher) (*vellum.Commit, error) {
-	for {
-		pctx, cancel := context.WithTimeout(ctx, feedPoll)
-		c, err := w.Next(pctx)
-		cancel()
-		switch {
-		case err == nil:
-			return c, nil
-		case ctx.Err() != nil:
-			return nil, ctx.Err()
-		case pctx.Err() == nil:
-			return nil, err
 		}
 	}
 }
