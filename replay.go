@@ -314,36 +314,14 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 	defer timeTables.abort()
 	txTables := newTableWriter(pdb, tablesDir, "tx", replayTableBytes)
 	defer txTables.abort()
-	// Two batches alternate: one is filled while the other is committed on
-	// another goroutine. Each is sized once: a batch that grows copies
-	// itself again and again.
-	var batches [2]*pebble.Batch
-	for i := range batches {
-		batches[i] = pdb.NewBatchWithSize(replayBatchBytes+replayBatchBytes/4, pebble.WithMaxRetainedSizeBytes(2*replayBatchBytes))
-		defer batches[i].Close()
-	}
-	b := batches[0]
-	done := make(chan error, 1)
-	inflight := false
-	wait := func() error {
-		if !inflight {
-			return nil
-		}
-		inflight = false
-		return <-done
-	}
-	defer wait()
+	// One batch is filled while the previous one commits.
+	pipe := projection.NewCommitPipeline(pdb, replayBatchBytes+replayBatchBytes/4, 2*replayBatchBytes)
+	defer pipe.Close()
+	b := pipe.Batch()
 	flush := func() error {
-		if err := wait(); err != nil {
-			return err
-		}
-		full := b
-		batches[0], batches[1] = batches[1], batches[0]
-		b = batches[0]
-		b.Reset()
-		inflight = true
-		go func() { done <- full.Commit(pebble.NoSync) }()
-		return nil
+		err := pipe.Flush()
+		b = pipe.Batch()
+		return err
 	}
 	var (
 		prev  [32]byte
@@ -415,7 +393,7 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 			if err := flush(); err != nil {
 				return err
 			}
-			return wait()
+			return pipe.Wait()
 		}
 		if b.Len() >= replayBatchBytes {
 			return flush()
@@ -423,7 +401,7 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 		return nil
 	})
 	if err == nil {
-		err = wait()
+		err = pipe.Wait()
 	}
 	if err != nil {
 		return err

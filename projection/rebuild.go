@@ -55,43 +55,15 @@ func (s *Store) Rebuild(ctx context.Context) error {
 		return err
 	}
 
-	// Two batches alternate: one is built while the other commits (on
-	// another goroutine). Diffs find previous versions among the held
-	// documents, or in the database once those were written (flushHeld
-	// waits for their commit).
+	// One batch is built while the previous one commits. Diffs find
+	// previous versions among the held documents, or in the database once
+	// those were written (flushHeld waits for their commit).
 	size := s.rebuildBatch
 	capacity := max(size+size/4, 4096)
-	batches := [2]*pebble.Batch{
-		s.pdb.NewBatchWithSize(capacity, pebble.WithMaxRetainedSizeBytes(4*capacity)),
-		s.pdb.NewBatchWithSize(capacity, pebble.WithMaxRetainedSizeBytes(4*capacity)),
-	}
-	defer batches[0].Close()
-	defer batches[1].Close()
+	pipe := NewCommitPipeline(s.pdb, capacity, 4*capacity)
+	defer pipe.Close()
 	var p pending // empty: documents are held, not written per event
 	a := applier{s: s, held: map[string][]byte{}}
-	done := make(chan error, 1)
-	inflight := false
-	wait := func() error {
-		if !inflight {
-			return nil
-		}
-		inflight = false
-		return <-done
-	}
-	defer wait()
-	// flush hands the batch being built to the committer once the previous
-	// commit is done.
-	flush := func() error {
-		if err := wait(); err != nil {
-			return err
-		}
-		full := batches[0]
-		batches[0], batches[1] = batches[1], batches[0]
-		batches[0].Reset()
-		inflight = true
-		go func() { done <- full.Commit(pebble.NoSync) }()
-		return nil
-	}
 	var want uint64 = 1
 	err = s.log.Scan(ctx, 1, func(ev *eventlog.Event) error {
 		if ev.Seq != want {
@@ -99,32 +71,32 @@ func (s *Store) Rebuild(ctx context.Context) error {
 				Description: fmt.Sprintf("the log skips from event %d to %d", want-1, ev.Seq)}
 		}
 		want++
-		if err := a.apply(batches[0], ev, &p, nil); err != nil {
+		if err := a.apply(pipe.Batch(), ev, &p, nil); err != nil {
 			return err
 		}
 		if a.heldBytes >= s.rebuildHold {
 			// Write the held documents and wait for their commit: the
 			// database then has every version a later diff may need.
-			if err := a.flushHeld(batches[0]); err != nil {
+			if err := a.flushHeld(pipe.Batch()); err != nil {
 				return err
 			}
-			if err := flush(); err != nil {
+			if err := pipe.Flush(); err != nil {
 				return err
 			}
-			return wait()
+			return pipe.Wait()
 		}
-		if batches[0].Len() >= size {
-			return flush()
+		if pipe.Batch().Len() >= size {
+			return pipe.Flush()
 		}
 		return nil
 	})
 	if err == nil {
-		err = wait()
+		err = pipe.Wait()
 	}
 	if err != nil {
 		return err
 	}
-	b = batches[0]
+	b = pipe.Batch()
 	if err := a.flushHeld(b); err != nil {
 		return err
 	}
