@@ -57,28 +57,60 @@ func (e *Engine) Transact(ctx context.Context, name string, p *authz.Principal, 
 	return d.transact(ctx, p, body)
 }
 
+// TransactAsync is Transact without the wait, for servers that answer many
+// callers at once: it queues the transaction and returns. done is then
+// called exactly once with what Transact would have returned, once the
+// transaction is durable or rejected. It is called from the engine's own
+// goroutine that answers a whole group of transactions, in commit order, so
+// it must return quickly and must neither block nor call back into the
+// engine (answering is all it should do). When TransactAsync returns an
+// error (an unknown dataset, a malformed body, a read-only store, ctx done or
+// the engine closing before the transaction was queued), nothing was queued
+// and done is never called.
+func (e *Engine) TransactAsync(ctx context.Context, name string, p *authz.Principal, body []byte, done func(*TxResult, error)) error {
+	d, err := e.dataset(name)
+	if err != nil {
+		return err
+	}
+	j, err := d.newTxJob(p, body)
+	if err != nil {
+		return err
+	}
+	j.done = func(r jobResult) { done(r.res, r.err) }
+	return d.w.enqueue(ctx, j)
+}
+
 func (d *dataset) transact(ctx context.Context, p *authz.Principal, body []byte) (*TxResult, error) {
+	j, err := d.newTxJob(p, body)
+	if err != nil {
+		return nil, err
+	}
+	res, err := d.w.submit(ctx, j)
+	if err != nil {
+		return nil, AsError(err)
+	}
+	return res, nil
+}
+
+// newTxJob decodes a transaction's body into a job for the writer.
+func (d *dataset) newTxJob(p *authz.Principal, body []byte) (job, error) {
 	if p == nil {
 		p = authz.Anonymous()
 	}
 	tx, err := mutation.DecodeTransaction(body)
 	if err != nil {
-		return nil, AsError(err)
+		return job{}, AsError(err)
 	}
 	if !tx.DryRun {
 		if err := d.e.writable("write to dataset " + d.name); err != nil {
-			return nil, err
+			return job{}, err
 		}
 	}
 	mutations, err := submittedMutations(tx)
 	if err != nil {
-		return nil, AsError(err)
+		return job{}, AsError(err)
 	}
-	res, err := d.w.submit(ctx, job{tx: &txRequest{principal: p, tx: tx, mutations: mutations}})
-	if err != nil {
-		return nil, AsError(err)
-	}
-	return res, nil
+	return job{tx: &txRequest{principal: p, tx: tx, mutations: mutations}}, nil
 }
 
 // submittedMutations is the JSON array of the transaction's mutations as

@@ -3,8 +3,11 @@ package vellum
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/vellum-db/vellum/projection/mutation"
 )
 
 // TestGroupedTransactions queues transactions while the writer is held, so
@@ -135,5 +138,113 @@ func TestGroupedTransactions(t *testing.T) {
 	}
 	if len(before) != len(after) {
 		t.Errorf("rebuild changed the number of keys: %d → %d", len(before), len(after))
+	}
+}
+
+// TestGroupCommitGathers checks the group commit rule: while the previous
+// group is on its way to disk, the writer keeps adding the transactions that
+// arrive to the open group, and seals it, as one group, once that group is
+// durable.
+func TestGroupCommitGathers(t *testing.T) {
+	e := newTestEngine(t, "ds")
+	d, _ := e.dataset("ds")
+	// Pretend a group is being synced.
+	d.w.unsynced.Add(1)
+	groupsBefore := d.w.groupN
+	const n = 20
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := e.Transact(context.Background(), "ds", SystemPrincipal, fmt.Appendf(nil, `{"mutations":[{"create":{"_id":"d%d","_type":"g"}}]}`, i))
+			errs <- err
+		}()
+		// One at a time, so that they do not merely queue up behind each
+		// other: the writer applies each, and then waits for more.
+		time.Sleep(2 * time.Millisecond)
+	}
+	for len(d.w.jobs) > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("a transaction was answered while its group was still open: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	// The pretended group is durable: the open group is sealed.
+	d.w.unsynced.Add(-1)
+	d.w.synced <- struct{}{}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if groups := d.w.groupN - groupsBefore; groups != 1 {
+		t.Errorf("%d transactions that arrived during a sync made %d groups, want 1", n, groups)
+	}
+	// With nothing on its way to disk, a lone transaction is sealed at once.
+	start := time.Now()
+	mustTransact(t, e, "ds", `{"mutations":[{"create":{"_id":"lone","_type":"g"}}]}`)
+	if groups := d.w.groupN - groupsBefore; groups != 2 {
+		t.Errorf("the lone transaction made %d groups, want 1", groups-1)
+	}
+	t.Logf("lone transaction answered in %v", time.Since(start))
+}
+
+// TestTransactAsync checks TransactAsync: done is called exactly once per
+// queued transaction, in order, with what Transact would return, and the
+// transaction is durable by then; a transaction that cannot be queued
+// returns its error at once and done is never called.
+func TestTransactAsync(t *testing.T) {
+	e := newTestEngine(t, "ds")
+	type answer struct {
+		i   int
+		res *TxResult
+		err error
+	}
+	const n = 50
+	answers := make(chan answer, 2*n)
+	for i := range n {
+		body := fmt.Sprintf(`{"mutations":[{"create":{"_id":"d%d","_type":"g"}}]}`, i%40) // the last 10 already exist
+		if err := e.TransactAsync(context.Background(), "ds", SystemPrincipal, []byte(body), func(res *TxResult, err error) {
+			answers <- answer{i, res, err}
+		}); err != nil {
+			t.Fatalf("transaction %d not queued: %v", i, err)
+		}
+	}
+	for want := range n {
+		a := <-answers
+		if a.i != want {
+			t.Fatalf("answer for transaction %d came when %d was expected: answers out of order", a.i, want)
+		}
+		switch {
+		case want < 40 && (a.err != nil || a.res == nil || len(a.res.Results) != 1 || a.res.Results[0].ID != fmt.Sprintf("d%d", want)):
+			t.Errorf("transaction %d: %+v, %v", want, a.res, a.err)
+		case want >= 40 && (a.err == nil || AsError(a.err).Code != "documentAlreadyExists"):
+			t.Errorf("transaction %d: err %v, want documentAlreadyExists", want, a.err)
+		}
+	}
+	d, _ := e.dataset("ds")
+	if durable, head := d.w.durable.Load(), headSeq(t, e, "ds"); durable != head || head < 40 {
+		t.Errorf("durable %d, head %d after every answer", durable, head)
+	}
+
+	never := func(*TxResult, error) { t.Error("done called for a transaction that was not queued") }
+	for _, c := range []struct{ name, dataset, body, code string }{
+		{"unknown dataset", "nope", `{"mutations":[]}`, CodeUnknownDataset},
+		{"malformed body", "ds", `{"mutations":[{"create":`, mutation.CodeMalformedTransaction},
+	} {
+		err := e.TransactAsync(context.Background(), c.dataset, SystemPrincipal, []byte(c.body), never)
+		if err == nil || AsError(err).Code != c.code {
+			t.Errorf("%s: err %v, want %s", c.name, err, c.code)
+		}
+	}
+	e.Close()
+	if err := e.TransactAsync(context.Background(), "ds", SystemPrincipal, []byte(`{"mutations":[]}`), never); err == nil {
+		t.Error("TransactAsync on a closed engine queued the transaction")
+	}
+	select {
+	case a := <-answers:
+		t.Errorf("an extra answer: %+v", a)
+	default:
 	}
 }

@@ -68,20 +68,23 @@ func (a adminToken) Authenticate(ctx context.Context, credential string) (*authz
 // "Bearer <token>". The header name and the scheme are matched without regard
 // to case.
 func bearerToken(h micro.Headers) (string, error) {
-	var values []string
+	var value string
+	n := 0
 	for k, v := range h {
 		if strings.EqualFold(k, AuthorizationHeader) {
-			values = append(values, v...)
+			if n += len(v); n == 1 {
+				value = v[0]
+			}
 		}
 	}
-	switch len(values) {
+	switch n {
 	case 0:
 		return "", nil
 	case 1:
 	default:
 		return "", &vellum.Error{Code: authz.CodeUnauthorized, Description: "the request carries more than one Authorization header"}
 	}
-	scheme, token, ok := strings.Cut(strings.TrimSpace(values[0]), " ")
+	scheme, token, ok := strings.Cut(strings.TrimSpace(value), " ")
 	token = strings.TrimSpace(token)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return "", &vellum.Error{Code: authz.CodeUnauthorized, Description: "the Authorization header is not of the form \"Bearer <token>\""}

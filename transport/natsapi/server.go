@@ -126,24 +126,24 @@ func Serve(nc *nats.Conn, eng *vellum.Engine, opts Options) (*Server, error) {
 
 	endpoints := []struct {
 		name, subject, about string
-		handle               handlerFunc
+		handle               asyncHandlerFunc
 	}{
 		{"mutate", subjectMutate, "apply a transaction to the dataset named by the subject's 4th token", s.mutate},
-		{"get", subjectGet, "read documents by id from the dataset named by the subject's 4th token", s.get},
-		{"datasetCreate", SubjectDatasetCreate, "create a dataset", s.createDataset},
-		{"datasetList", SubjectDatasetList, "list the datasets", s.listDatasets},
-		{"datasetAcl", SubjectDatasetACL, "change a dataset's acl mode (public or private)", s.setDatasetACL},
-		{"tokenCreate", SubjectTokenCreate, "create a robot token; the response holds its secret, shown only then", s.createToken},
-		{"tokenList", SubjectTokenList, "list the robot tokens (never their secrets)", s.listTokens},
-		{"tokenRevoke", SubjectTokenRevoke, "revoke a robot token", s.revokeToken},
-		{"explain", subjectExplain, "explain an identity's access to a document of the dataset named by the subject's 4th token", s.explain},
-		{"listen", subjectListen, "listen to the changes of the dataset named by the subject's 4th token; events go to the reply subject (docs/listeners.md)", s.listen},
-		{"export", subjectExport, "one page of an export (NDJSON documents as of a point) of the dataset named by the subject's 4th token", s.exportPage},
-		{"events", subjectEvents, "one page of the log of the dataset named by the subject's 4th token, for a replay (administrators)", s.eventsPage},
-		{"history", subjectHistory, "documents at a revision or time, under the caller's read grants, of the dataset named by the subject's 4th token", s.history},
-		{"transactions", subjectTransactions, "one page of the transaction log (Sanity's shape, with grants) of the dataset named by the subject's 4th token", s.transactions},
-		{"accessAt", subjectAccessAt, "who could read and update a document at a time, of the dataset named by the subject's 4th token", s.accessAt},
-		{"verify", SubjectVerify, "verify a dataset's hash chain and projections against its log (administrators)", s.verify},
+		{"get", subjectGet, "read documents by id from the dataset named by the subject's 4th token", synchronous(s.get)},
+		{"datasetCreate", SubjectDatasetCreate, "create a dataset", synchronous(s.createDataset)},
+		{"datasetList", SubjectDatasetList, "list the datasets", synchronous(s.listDatasets)},
+		{"datasetAcl", SubjectDatasetACL, "change a dataset's acl mode (public or private)", synchronous(s.setDatasetACL)},
+		{"tokenCreate", SubjectTokenCreate, "create a robot token; the response holds its secret, shown only then", synchronous(s.createToken)},
+		{"tokenList", SubjectTokenList, "list the robot tokens (never their secrets)", synchronous(s.listTokens)},
+		{"tokenRevoke", SubjectTokenRevoke, "revoke a robot token", synchronous(s.revokeToken)},
+		{"explain", subjectExplain, "explain an identity's access to a document of the dataset named by the subject's 4th token", synchronous(s.explain)},
+		{"listen", subjectListen, "listen to the changes of the dataset named by the subject's 4th token; events go to the reply subject (docs/listeners.md)", synchronous(s.listen)},
+		{"export", subjectExport, "one page of an export (NDJSON documents as of a point) of the dataset named by the subject's 4th token", synchronous(s.exportPage)},
+		{"events", subjectEvents, "one page of the log of the dataset named by the subject's 4th token, for a replay (administrators)", synchronous(s.eventsPage)},
+		{"history", subjectHistory, "documents at a revision or time, under the caller's read grants, of the dataset named by the subject's 4th token", synchronous(s.history)},
+		{"transactions", subjectTransactions, "one page of the transaction log (Sanity's shape, with grants) of the dataset named by the subject's 4th token", synchronous(s.transactions)},
+		{"accessAt", subjectAccessAt, "who could read and update a document at a time, of the dataset named by the subject's 4th token", synchronous(s.accessAt)},
+		{"verify", SubjectVerify, "verify a dataset's hash chain and projections against its log (administrators)", synchronous(s.verify)},
 	}
 	for _, ep := range endpoints {
 		st := &endpointStats{}
@@ -210,56 +210,76 @@ func (s *Server) Close(ctx context.Context) error {
 // body, or an error that becomes a typed error response.
 type handlerFunc func(ctx context.Context, p *authz.Principal, req micro.Request) ([]byte, error)
 
+// An asyncHandlerFunc serves one authenticated request by calling answer
+// exactly once, from any goroutine, with the response body or an error.
+type asyncHandlerFunc func(ctx context.Context, p *authz.Principal, req micro.Request, answer func([]byte, error))
+
+// synchronous makes h an asyncHandlerFunc that answers before it returns.
+func synchronous(h handlerFunc) asyncHandlerFunc {
+	return func(ctx context.Context, p *authz.Principal, req micro.Request, answer func([]byte, error)) {
+		answer(h(ctx, p, req))
+	}
+}
+
 // handler wraps h with authentication, concurrency, error mapping and
 // logging. The subscription's goroutine only waits for a free slot; the
 // request is handled on its own goroutine, so that concurrent transactions
-// reach the engine together.
-func (s *Server) handler(name string, st *endpointStats, h handlerFunc) micro.Handler {
+// reach the engine together. A request holds its slot until it is answered,
+// which for a transaction happens after that goroutine has returned.
+func (s *Server) handler(name string, st *endpointStats, h asyncHandlerFunc) micro.Handler {
 	return micro.HandlerFunc(func(req micro.Request) {
 		s.sem <- struct{}{}
 		s.wg.Add(1)
 		st.inFlight.Add(1)
 		go func() {
-			defer func() {
+			start := time.Now()
+			answer := func(body []byte, err error) {
+				s.answer(name, st, req, start, body, err)
 				st.inFlight.Add(-1)
 				<-s.sem
 				s.wg.Done()
-			}()
-			start := time.Now()
-			body, err := s.serve(req, h)
-			st.requests.Add(1)
+			}
+			p, err := s.authenticate(req)
 			if err != nil {
-				e := vellum.AsError(err)
-				status := Status(e.Code)
-				st.errors.Add(1)
-				st.lastError.Store(e.Code + ": " + e.Description)
-				if status >= 500 {
-					s.log.Error("request failed", "endpoint", name, "subject", req.Subject(), "code", e.Code, "error", err)
-				}
-				s.log.Debug("request", "endpoint", name, "subject", req.Subject(), "status", status, "code", e.Code, "duration", time.Since(start))
-				s.respondError(req, e, status)
+				answer(nil, err)
 				return
 			}
-			if s.log.Enabled(s.ctx, slog.LevelDebug) { // spare the arguments' allocations otherwise
-				s.log.Debug("request", "endpoint", name, "subject", req.Subject(), "status", 200, "duration", time.Since(start))
-			}
-			if err := s.respond(req, nil, body); err != nil {
-				s.log.Warn("cannot send response", "endpoint", name, "subject", req.Subject(), "error", err)
-			}
+			h(s.ctx, p, req, answer)
 		}()
 	})
 }
 
-func (s *Server) serve(req micro.Request, h handlerFunc) ([]byte, error) {
+// authenticate returns the principal of the request's credential.
+func (s *Server) authenticate(req micro.Request) (*authz.Principal, error) {
 	token, err := bearerToken(req.Headers())
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.auth.Authenticate(s.ctx, token)
+	return s.auth.Authenticate(s.ctx, token)
+}
+
+// answer sends a request's response, or err as a typed error response, and
+// accounts for it in the endpoint's statistics and the debug log.
+func (s *Server) answer(name string, st *endpointStats, req micro.Request, start time.Time, body []byte, err error) {
+	st.requests.Add(1)
 	if err != nil {
-		return nil, err
+		e := vellum.AsError(err)
+		status := Status(e.Code)
+		st.errors.Add(1)
+		st.lastError.Store(e.Code + ": " + e.Description)
+		if status >= 500 {
+			s.log.Error("request failed", "endpoint", name, "subject", req.Subject(), "code", e.Code, "error", err)
+		}
+		s.log.Debug("request", "endpoint", name, "subject", req.Subject(), "status", status, "code", e.Code, "duration", time.Since(start))
+		s.respondError(req, e, status)
+		return
 	}
-	return h(s.ctx, p, req)
+	if s.log.Enabled(s.ctx, slog.LevelDebug) { // spare the arguments' allocations otherwise
+		s.log.Debug("request", "endpoint", name, "subject", req.Subject(), "status", 200, "duration", time.Since(start))
+	}
+	if err := s.respond(req, nil, body); err != nil {
+		s.log.Warn("cannot send response", "endpoint", name, "subject", req.Subject(), "error", err)
+	}
 }
 
 // respondError sends e as {"error":{...}} with micro's error headers: the
@@ -303,16 +323,25 @@ func headerValue(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-func (s *Server) mutate(ctx context.Context, p *authz.Principal, req micro.Request) ([]byte, error) {
+// mutate queues the transaction and returns: the engine answers it with
+// the rest of its group once they are durable, so that the answers of one
+// sync leave together and no goroutine waits per transaction.
+func (s *Server) mutate(ctx context.Context, p *authz.Principal, req micro.Request, answer func([]byte, error)) {
 	dataset, err := datasetFromSubject(req.Subject(), opMutate)
 	if err != nil {
-		return nil, err
+		answer(nil, err)
+		return
 	}
-	res, err := s.eng.Transact(ctx, dataset, p, req.Data())
+	err = s.eng.TransactAsync(ctx, dataset, p, req.Data(), func(res *vellum.TxResult, err error) {
+		if err != nil {
+			answer(nil, err)
+			return
+		}
+		answer(marshal(res))
+	})
 	if err != nil {
-		return nil, err
+		answer(nil, err)
 	}
-	return marshal(res)
 }
 
 // GetRequest is the body of a get request.
