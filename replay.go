@@ -56,6 +56,10 @@ type EventsOptions struct {
 	// counting eventFraming bytes more for each (at least one event is
 	// always included); 0 means 4 MiB.
 	MaxBytes int
+	// Limit, when not 0, ends a page after this many events: a client
+	// that asks for several pages at once (PageEvents) knows where each
+	// begins.
+	Limit int
 }
 
 // EventsPage is one page of a dataset's log.
@@ -124,18 +128,25 @@ func (e *Engine) EventsPage(ctx context.Context, name string, p *authz.Principal
 		return nil, err
 	}
 	defer it.Close()
-	// The events are copied into one buffer, then sliced.
+	// The events are copied into one buffer, then sliced. It is allocated
+	// at about the page's size at once (guessing 512 bytes for each event
+	// left): growing it by appends cost as much as reading the events.
 	var (
+		left = to - opts.After
 		buf  []byte
 		ends []int
 	)
+	if opts.Limit > 0 {
+		left = min(left, uint64(opts.Limit))
+	}
+	buf = make([]byte, 0, int(min(uint64(max), left*512, 64<<20))+64<<10)
 	size := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return nil, err
 		}
-		if len(ends) > 0 && size+len(v)+eventFraming > max {
+		if len(ends) > 0 && (size+len(v)+eventFraming > max || len(ends) == opts.Limit) {
 			page.More = true
 			break
 		}
@@ -198,7 +209,8 @@ type ReplayOptions struct {
 }
 
 // EventSource calls emit with each encoded event of a replay, in order,
-// and returns emit's first error. A slice passed to emit is not kept.
+// and returns emit's first error. emit may keep the slices it is passed
+// until the replay ends, so the source must not change them.
 type EventSource func(ctx context.Context, emit func(raw []byte) error) error
 
 // Bulk-load settings of Replay (variables so that tests can make them
@@ -285,6 +297,11 @@ func Replay(ctx context.Context, dir, name, acl string, src EventSource, opts Re
 // are committed without sync, the last one with sync, which makes every
 // earlier one durable: the copy is only valid once complete, and Replay
 // removes it on failure.
+//
+// Two goroutines share the work, so that a replay uses two cores: this one
+// runs src and checks each event (decoding, chain and hash), and hands
+// them on in chunks to a writer goroutine (replayWriter), which stores
+// them. The first error of either stops both.
 func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSource, res *ReplayResult, progress func(uint64)) error {
 	db, err := eventlog.Open(storeDir, &eventlog.Options{
 		MemTableSize:          replayMemTable,
@@ -299,7 +316,6 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 	if err != nil {
 		return err
 	}
-	load := store.NewLoader()
 	pdb := db.Pebble()
 	// Events, time-index entries and (mostly) transaction ids come in key
 	// order: they go straight into tables that are ingested at the end.
@@ -308,25 +324,44 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 		return fmt.Errorf("replay: %w", err)
 	}
 	defer os.RemoveAll(tablesDir)
-	eventTables := newTableWriter(pdb, tablesDir, "events", replayTableBytes)
-	defer eventTables.abort()
-	timeTables := newTableWriter(pdb, tablesDir, "time", replayTableBytes)
-	defer timeTables.abort()
-	txTables := newTableWriter(pdb, tablesDir, "tx", replayTableBytes)
-	defer txTables.abort()
-	// One batch is filled while the previous one commits.
-	pipe := projection.NewCommitPipeline(pdb, replayBatchBytes+replayBatchBytes/4, 2*replayBatchBytes)
-	defer pipe.Close()
-	b := pipe.Batch()
-	flush := func() error {
-		err := pipe.Flush()
-		b = pipe.Batch()
-		return err
+	w := &replayWriter{
+		num:      num,
+		load:     store.NewLoader(),
+		events:   newTableWriter(pdb, tablesDir, "events", replayTableBytes),
+		times:    newTableWriter(pdb, tablesDir, "time", replayTableBytes),
+		txs:      newTableWriter(pdb, tablesDir, "tx", replayTableBytes),
+		progress: progress,
+		// One batch is filled while the previous one commits.
+		pipe: projection.NewCommitPipeline(pdb, replayBatchBytes+replayBatchBytes/4, 2*replayBatchBytes),
 	}
-	var (
-		prev  [32]byte
-		seqBE [8]byte
-	)
+	defer w.abort()
+	w.b = w.pipe.Batch()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	chunks := make(chan []replayItem, 8)
+	written := make(chan error, 1)
+	go func() {
+		err := w.writeAll(chunks)
+		if err != nil {
+			cancel(err) // stops src and the checks
+		}
+		written <- err
+	}()
+	var prev [32]byte
+	chunk := make([]replayItem, 0, replayChunk)
+	send := func() error {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		select {
+		case chunks <- chunk:
+			chunk = make([]replayItem, 0, replayChunk)
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
 	err = src(ctx, func(raw []byte) error {
 		want := res.Events + 1
 		ev, err := eventlog.DecodeEvent(raw)
@@ -347,85 +382,27 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 		if h := eventlog.ComputeHash(prev, raw[:len(raw)-len(ev.Hash)]); h != ev.Hash {
 			return &Error{Code: "hashChainBroken", Description: fmt.Sprintf("replay: event %d's hash %x is not the hash %x of its contents: the source log was altered (run `vellum verify`)", want, ev.Hash, h)}
 		}
-		if err := eventTables.set(eventlog.EventKey(num, want), raw); err != nil {
-			return err
-		}
-		// Times do not decrease in a log the engine wrote, and the
-		// transaction ids it makes (ULIDs) mostly increase; an entry out of
-		// order (a time that went back, a transaction id the client chose)
-		// goes through the batch instead.
-		binary.BigEndian.PutUint64(seqBE[:], want)
-		if key := eventlog.TxKey(num, ev.TxID); txTables.accepts(key) {
-			err = txTables.set(key, seqBE[:])
-		} else {
-			err = b.Set(key, seqBE[:], nil)
-		}
-		if err != nil {
-			return err
-		}
-		if key := eventlog.TimeKey(num, ev.Time, want); timeTables.accepts(key) {
-			err = timeTables.set(key, nil)
-		} else {
-			err = b.Set(key, nil, nil)
-		}
-		if err != nil {
-			return err
-		}
-		if err := load.Apply(b, ev); err != nil {
-			return err
-		}
 		prev = ev.Hash
 		res.Events = want
-		if want%4096 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		if progress != nil && want%65536 == 0 {
-			progress(want)
-		}
-		if load.HeldBytes() >= replayHold {
-			// Write the held documents and wait for their commit: the
-			// database then has every version a later diff may need.
-			if err := load.Flush(b); err != nil {
-				return err
-			}
-			if err := flush(); err != nil {
-				return err
-			}
-			return pipe.Wait()
-		}
-		if b.Len() >= replayBatchBytes {
-			return flush()
+		chunk = append(chunk, replayItem{ev: ev, raw: raw})
+		if len(chunk) == replayChunk {
+			return send()
 		}
 		return nil
 	})
-	if err == nil {
-		err = pipe.Wait()
+	if err == nil && len(chunk) > 0 {
+		err = send()
+	}
+	close(chunks)
+	// The writer's error, when it failed, is the cause of src's.
+	if werr := <-written; werr != nil {
+		return werr
 	}
 	if err != nil {
 		return err
 	}
-	if err := load.Flush(b); err != nil {
+	if err := w.finish(ctx, pdb); err != nil {
 		return err
-	}
-	// The synced commit of the last batch makes every earlier one durable;
-	// Ingest syncs the tables and the store's manifest.
-	if err := b.Commit(pebble.Sync); err != nil {
-		return err
-	}
-	var tables []string
-	for _, t := range []*tableWriter{eventTables, timeTables, txTables} {
-		paths, err := t.finish()
-		if err != nil {
-			return err
-		}
-		tables = append(tables, paths...)
-	}
-	if len(tables) > 0 {
-		if err := pdb.Ingest(ctx, tables); err != nil {
-			return fmt.Errorf("replay: ingesting the log's tables: %w", err)
-		}
 	}
 	if progress != nil {
 		progress(res.Events)
@@ -441,6 +418,138 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 		return fmt.Errorf("replay: the copy's log ends at event %d (%x), not at event %d (%x)", seq, hash, res.Events, prev)
 	}
 	return nil
+}
+
+// replayItem is a checked event of a replay and its bytes as received.
+type replayItem struct {
+	ev  *eventlog.Event
+	raw []byte
+}
+
+// replayChunk is the number of events handed from the checks to the writer
+// at a time.
+const replayChunk = 256
+
+// replayWriter stores the checked events of a replay (see appendEvents).
+type replayWriter struct {
+	num                uint32
+	load               *projection.Loader
+	events, times, txs *tableWriter
+	pipe               *projection.CommitPipeline
+	b                  *pebble.Batch
+	progress           func(uint64)
+	seqBE              [8]byte
+}
+
+// writeAll stores the events of every chunk, in order, until chunks is
+// closed or a write fails.
+func (w *replayWriter) writeAll(chunks <-chan []replayItem) error {
+	for chunk := range chunks {
+		for _, it := range chunk {
+			if err := w.write(it.ev, it.raw); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// write stores one event: its bytes under its key, its transaction-id and
+// time-index entries, and its effects on the projections.
+func (w *replayWriter) write(ev *eventlog.Event, raw []byte) error {
+	seq := ev.Seq
+	if err := w.events.set(eventlog.EventKey(w.num, seq), raw); err != nil {
+		return err
+	}
+	// Times do not decrease in a log the engine wrote, and the transaction
+	// ids it makes (ULIDs) mostly increase; an entry out of order (a time
+	// that went back, a transaction id the client chose) goes through the
+	// batch instead.
+	binary.BigEndian.PutUint64(w.seqBE[:], seq)
+	var err error
+	if key := eventlog.TxKey(w.num, ev.TxID); w.txs.accepts(key) {
+		err = w.txs.set(key, w.seqBE[:])
+	} else {
+		err = w.b.Set(key, w.seqBE[:], nil)
+	}
+	if err != nil {
+		return err
+	}
+	if key := eventlog.TimeKey(w.num, ev.Time, seq); w.times.accepts(key) {
+		err = w.times.set(key, nil)
+	} else {
+		err = w.b.Set(key, nil, nil)
+	}
+	if err != nil {
+		return err
+	}
+	if err := w.load.Apply(w.b, ev); err != nil {
+		return err
+	}
+	if w.progress != nil && seq%65536 == 0 {
+		w.progress(seq)
+	}
+	if w.load.HeldBytes() >= replayHold {
+		// Write the held documents and wait for their commit: the database
+		// then has every version a later diff may need.
+		if err := w.load.Flush(w.b); err != nil {
+			return err
+		}
+		if err := w.flush(); err != nil {
+			return err
+		}
+		return w.pipe.Wait()
+	}
+	if w.b.Len() >= replayBatchBytes {
+		return w.flush()
+	}
+	return nil
+}
+
+// flush hands the batch being filled to the commit pipeline.
+func (w *replayWriter) flush() error {
+	err := w.pipe.Flush()
+	w.b = w.pipe.Batch()
+	return err
+}
+
+// finish writes what is left once every event is written: the held
+// documents, the last batch (synced, which makes every earlier one
+// durable) and the tables, which it ingests.
+func (w *replayWriter) finish(ctx context.Context, pdb *pebble.DB) error {
+	if err := w.pipe.Wait(); err != nil {
+		return err
+	}
+	if err := w.load.Flush(w.b); err != nil {
+		return err
+	}
+	// Ingest syncs the tables and the store's manifest.
+	if err := w.b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	var tables []string
+	for _, t := range []*tableWriter{w.events, w.times, w.txs} {
+		paths, err := t.finish()
+		if err != nil {
+			return err
+		}
+		tables = append(tables, paths...)
+	}
+	if len(tables) > 0 {
+		if err := pdb.Ingest(ctx, tables); err != nil {
+			return fmt.Errorf("replay: ingesting the log's tables: %w", err)
+		}
+	}
+	return nil
+}
+
+// abort releases what the writer holds after a failure (or after finish,
+// when there is nothing left to release).
+func (w *replayWriter) abort() {
+	w.events.abort()
+	w.times.abort()
+	w.txs.abort()
+	w.pipe.Close()
 }
 
 // CheckReplayDir returns nil if dir may receive a replay: it does not
@@ -475,35 +584,95 @@ func (e *Engine) ReplayTo(ctx context.Context, name string, p *authz.Principal, 
 		return nil, err
 	}
 	src := func(ctx context.Context, emit func([]byte) error) error {
-		return PageEvents(ctx, first, func(ctx context.Context, after uint64) (*EventsPage, error) {
-			return e.EventsPage(ctx, name, p, EventsOptions{ToSeq: first.To, After: after})
+		return PageEvents(ctx, first, func(ctx context.Context, after uint64, limit int) (*EventsPage, error) {
+			return e.EventsPage(ctx, name, p, EventsOptions{ToSeq: first.To, After: after, Limit: limit})
 		}, emit)
 	}
 	return Replay(ctx, dir, name, first.ACL, src, opts)
 }
 
+// pageWindow is the number of page requests PageEvents keeps in flight.
+const pageWindow = 3
+
 // PageEvents emits the events of first and of the pages that next returns
-// (given the sequence number of the last event received) until the replay's
-// last event: the loop shared by ReplayTo and the transport's clients.
-func PageEvents(ctx context.Context, first *EventsPage, next func(ctx context.Context, after uint64) (*EventsPage, error), emit func([]byte) error) error {
-	page := first
-	var after uint64
-	for {
-		for _, raw := range page.Events {
-			if err := emit(raw); err != nil {
-				return err
-			}
-			after++
-		}
-		if after >= first.To {
-			return nil
-		}
-		if len(page.Events) == 0 {
-			return fmt.Errorf("replay: the source sent an empty page at event %d of %d", after, first.To)
-		}
-		var err error
-		if page, err = next(ctx, after); err != nil {
+// until the replay's last event: the loop shared by ReplayTo and the
+// transport's clients. next(ctx, after, limit) must return the page that
+// starts after event after and holds at most limit events (it may hold
+// fewer). PageEvents asks for up to pageWindow pages at once, ahead of the
+// events it emits, so next is called concurrently with itself and with
+// emit; a page's events must stay unchanged once next has returned it.
+//
+// The number of events asked for each page starts at the size of first
+// and doubles while pages come back full; once a page comes back short (the
+// source's byte budget for a page ended it), the rest of its range is asked
+// for at once, and later pages ask for 7/8 of what that page held.
+func PageEvents(ctx context.Context, first *EventsPage, next func(ctx context.Context, after uint64, limit int) (*EventsPage, error), emit func([]byte) error) error {
+	type request struct {
+		after uint64
+		limit int
+		done  chan fetched
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the requests still in flight end with the loop
+	fetch := func(after uint64, limit int) *request {
+		r := &request{after: after, limit: limit, done: make(chan fetched, 1)}
+		go func() {
+			p, err := next(ctx, after, limit)
+			r.done <- fetched{p, err}
+		}()
+		return r
+	}
+	for _, raw := range first.Events {
+		if err := emit(raw); err != nil {
 			return err
 		}
 	}
+	after := uint64(len(first.Events))
+	if after >= first.To {
+		return nil
+	}
+	if after == 0 {
+		return fmt.Errorf("replay: the source sent an empty page at event 0 of %d", first.To)
+	}
+	per, cut := len(first.Events), false
+	issued := after // the end of the ranges asked for
+	var window []*request
+	for after < first.To {
+		for len(window) < pageWindow && issued < first.To {
+			limit := int(min(uint64(per), first.To-issued))
+			window = append(window, fetch(issued, limit))
+			issued += uint64(limit)
+		}
+		r := window[0]
+		window = window[1:]
+		f := <-r.done
+		if f.err != nil {
+			return f.err
+		}
+		got := len(f.page.Events)
+		if got == 0 || got > r.limit {
+			return fmt.Errorf("replay: the source sent %d events for a page of at most %d after event %d", got, r.limit, r.after)
+		}
+		for _, raw := range f.page.Events {
+			if err := emit(raw); err != nil {
+				return err
+			}
+		}
+		after += uint64(got)
+		switch {
+		case got < r.limit:
+			// The rest of this page's range comes before the pages asked
+			// for after it.
+			window = append([]*request{fetch(after, r.limit-got)}, window...)
+			per, cut = max(1, min(per, got*7/8)), true
+		case !cut && r.limit == per:
+			per *= 2
+		}
+	}
+	return nil
+}
+
+type fetched struct {
+	page *EventsPage
+	err  error
 }

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/vellum-db/vellum/authz"
@@ -302,4 +304,98 @@ func keyspace(t *testing.T, db *pebble.DB, num uint32, space byte) []string {
 		out = append(out, string(it.Key()[len(prefix):])+"="+string(it.Value()))
 	}
 	return out
+}
+
+// TestPageEvents checks the paging loop against a source whose pages end at
+// a byte budget, so that some pages come back shorter than asked for: every
+// event is emitted once and in order, no more than pageWindow requests are
+// in flight at a time, several are in flight at once, and an error of the
+// source or of emit ends the loop with that error.
+func TestPageEvents(t *testing.T) {
+	// Events 1..n; event i is i%13+1 bytes long and pages hold at most
+	// budget bytes (but at least one event).
+	const n, budget = 500, 40
+	event := func(i uint64) []byte { return []byte(strings.Repeat(string(rune('a'+i%26)), int(i%13+1))) }
+	page := func(after uint64, limit int) *EventsPage {
+		p := &EventsPage{To: n}
+		size := 0
+		for i := after + 1; i <= n && len(p.Events) < limit; i++ {
+			ev := event(i)
+			if len(p.Events) > 0 && size+len(ev) > budget {
+				break
+			}
+			p.Events = append(p.Events, ev)
+			size += len(ev)
+		}
+		return p
+	}
+	var mu sync.Mutex
+	inFlight, most, calls, short := 0, 0, 0, 0
+	next := func(ctx context.Context, after uint64, limit int) (*EventsPage, error) {
+		mu.Lock()
+		inFlight++
+		calls++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(time.Millisecond) // long enough for the others to be asked for
+		p := page(after, limit)
+		mu.Lock()
+		inFlight--
+		if len(p.Events) < limit {
+			short++
+		}
+		mu.Unlock()
+		return p, nil
+	}
+	var got uint64
+	err := PageEvents(context.Background(), page(0, 1<<30), next, func(raw []byte) error {
+		got++
+		if want := event(got); string(raw) != string(want) {
+			return fmt.Errorf("event %d is %q, want %q", got, raw, want)
+		}
+		return nil
+	})
+	if err != nil || got != n {
+		t.Fatalf("PageEvents emitted %d events, err %v; want %d", got, err, n)
+	}
+	if most > pageWindow || most < 2 {
+		t.Errorf("at most %d requests were in flight at once, want 2 to %d", most, pageWindow)
+	}
+	if short == 0 {
+		t.Errorf("no page came back short in %d requests: the test does not exercise the rest of a range", calls)
+	}
+	t.Logf("%d requests, %d short, at most %d at once", calls, short, most)
+
+	boom := errors.New("boom")
+	failing := func(ctx context.Context, after uint64, limit int) (*EventsPage, error) {
+		if after >= 100 {
+			return nil, boom
+		}
+		return next(ctx, after, limit)
+	}
+	if err := PageEvents(context.Background(), page(0, 1<<30), failing, func([]byte) error { return nil }); !errors.Is(err, boom) {
+		t.Errorf("a failing source: err %v, want %v", err, boom)
+	}
+	count := 0
+	stop := func([]byte) error {
+		if count++; count == 50 {
+			return boom
+		}
+		return nil
+	}
+	if err := PageEvents(context.Background(), page(0, 1<<30), next, stop); !errors.Is(err, boom) {
+		t.Errorf("a failing emit: err %v, want %v", err, boom)
+	}
+	empty := func(ctx context.Context, after uint64, limit int) (*EventsPage, error) {
+		return &EventsPage{To: n}, nil
+	}
+	if err := PageEvents(context.Background(), page(0, 1<<30), empty, func([]byte) error { return nil }); err == nil {
+		t.Error("a source that sends an empty page before the end: no error")
+	}
+	toomany := func(ctx context.Context, after uint64, limit int) (*EventsPage, error) {
+		return page(after, limit+1), nil
+	}
+	if err := PageEvents(context.Background(), page(0, 1<<30), toomany, func([]byte) error { return nil }); err == nil {
+		t.Error("a source that sends more events than asked for: no error")
+	}
 }

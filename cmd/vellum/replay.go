@@ -81,9 +81,9 @@ func runReplay(cmd *cobra.Command, _ []string) error {
 	}
 	prog := newProgress(cmd.ErrOrStderr(), "replay", "events", int64(first.To))
 	src := func(ctx context.Context, emit func([]byte) error) error {
-		return vellum.PageEvents(ctx, first, func(ctx context.Context, after uint64) (*vellum.EventsPage, error) {
+		return vellum.PageEvents(ctx, first, func(ctx context.Context, after uint64, limit int) (*vellum.EventsPage, error) {
 			return pageRequest(cmd, func(ctx context.Context) (*vellum.EventsPage, error) {
-				return s.client.EventsPage(ctx, dataset, natsapi.EventsRequest{ToSeq: first.To, After: after})
+				return s.client.EventsPage(ctx, dataset, natsapi.EventsRequest{ToSeq: first.To, After: after, Limit: limit})
 			})
 		}, emit)
 	}

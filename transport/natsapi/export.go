@@ -59,6 +59,8 @@ type EventsRequest struct {
 	// After is the sequence number of the last event received.
 	After    uint64 `json:"after,omitempty"`
 	MaxBytes int    `json:"maxBytes,omitempty"`
+	// Limit, when not 0, is the most events the page may hold.
+	Limit int `json:"limit,omitempty"`
 }
 
 // pageBytes is the payload a page may fill: what the connection allows,
@@ -137,7 +139,7 @@ func (s *Server) eventsPage(ctx context.Context, p *authz.Principal, req micro.R
 		return nil, err
 	}
 	var r EventsRequest
-	if err := decodeStrict(req.Data(), &r, `{"to":"<seq|time|txid>","toSeq":N,"after":N,"maxBytes":N}`); err != nil {
+	if err := decodeStrict(req.Data(), &r, `{"to":"<seq|time|txid>","toSeq":N,"after":N,"maxBytes":N,"limit":N}`); err != nil {
 		return nil, err
 	}
 	to, err := vellum.ParsePoint(r.To)
@@ -145,7 +147,7 @@ func (s *Server) eventsPage(ctx context.Context, p *authz.Principal, req micro.R
 		return nil, err
 	}
 	page, err := s.eng.EventsPage(ctx, dataset, p, vellum.EventsOptions{
-		To: to, ToSeq: r.ToSeq, After: r.After, MaxBytes: s.pageBytes(r.MaxBytes, false),
+		To: to, ToSeq: r.ToSeq, After: r.After, MaxBytes: s.pageBytes(r.MaxBytes, false), Limit: r.Limit,
 	})
 	if err != nil {
 		return nil, err

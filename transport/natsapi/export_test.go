@@ -151,8 +151,8 @@ func TestExportAndReplayInPages(t *testing.T) {
 		t.Fatalf("first page: to %d, acl %q", first.To, first.ACL)
 	}
 	src := func(ctx context.Context, emit func([]byte) error) error {
-		return vellum.PageEvents(ctx, first, func(ctx context.Context, after uint64) (*vellum.EventsPage, error) {
-			return admin.EventsPage(ctx, "blog", natsapi.EventsRequest{ToSeq: first.To, After: after})
+		return vellum.PageEvents(ctx, first, func(ctx context.Context, after uint64, limit int) (*vellum.EventsPage, error) {
+			return admin.EventsPage(ctx, "blog", natsapi.EventsRequest{ToSeq: first.To, After: after, Limit: limit})
 		}, emit)
 	}
 	dir := filepath.Join(t.TempDir(), "copy")

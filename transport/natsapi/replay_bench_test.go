@@ -65,8 +65,8 @@ func BenchmarkReplayOverNATS(b *testing.B) {
 			b.Fatal(err)
 		}
 		src := func(ctx context.Context, emit func([]byte) error) error {
-			return vellum.PageEvents(ctx, first, func(ctx context.Context, after uint64) (*vellum.EventsPage, error) {
-				return f.client.EventsPage(ctx, "bench", natsapi.EventsRequest{ToSeq: first.To, After: after})
+			return vellum.PageEvents(ctx, first, func(ctx context.Context, after uint64, limit int) (*vellum.EventsPage, error) {
+				return f.client.EventsPage(ctx, "bench", natsapi.EventsRequest{ToSeq: first.To, After: after, Limit: limit})
 			}, emit)
 		}
 		res, err := vellum.Replay(ctx, filepath.Join(b.TempDir(), "nats"+strconv.Itoa(i)), "bench", first.ACL, src, vellum.ReplayOptions{})
