@@ -32,11 +32,10 @@ import (
 // (group commit): the writer keeps adding the transactions that arrive in
 // the meantime and seals the group when the previous one is durable, or
 // when the group reaches its bounds. An idle dataset therefore seals a lone
-// transaction at once, and a busy one writes one group per fsync. Sealing
-// whenever the queue ran dry instead made groups of about two transactions
-// under 64 concurrent writers, so each transaction paid for a Pebble commit
-// and a sync wait of its own: 49 µs of CPU per transaction against 34 µs
-// (BenchmarkDurableThroughput).
+// transaction at once, and a busy one writes about one group per fsync.
+// Sealing whenever the queue ran dry instead made groups of about two
+// transactions under 64 concurrent writers, each with its own Pebble commit,
+// sync wait and wake-ups (see docs/architecture.md for the figures).
 //
 // The writer does not wait for Pebble either: the documents written by
 // groups that Pebble may not show yet are in its cache of recent documents
