@@ -206,6 +206,10 @@ type ReplayOptions struct {
 	// Progress, if not nil, is called with the number of events written so
 	// far, every 65536 events and after the last.
 	Progress func(n uint64)
+	// Events, when not 0, is the number of events the source will yield
+	// (the first page's To). Replay then commits smaller batches as the end
+	// nears, so that the last commit, which nothing overlaps, is short.
+	Events uint64
 }
 
 // EventSource calls emit with each encoded event of a replay, in order,
@@ -278,7 +282,7 @@ func Replay(ctx context.Context, dir, name, acl string, src EventSource, opts Re
 	}
 
 	res = &ReplayResult{Dataset: name, Dir: dir, ACL: acl}
-	if err := appendEvents(ctx, storeDir, num, src, res, opts.Progress); err != nil {
+	if err := appendEvents(ctx, storeDir, num, src, res, opts); err != nil {
 		return nil, err
 	}
 
@@ -303,7 +307,8 @@ func Replay(ctx context.Context, dir, name, acl string, src EventSource, opts Re
 // runs src and checks each event (decoding, chain and hash), and hands
 // them on in chunks to a writer goroutine (replayWriter), which stores
 // them. The first error of either stops both.
-func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSource, res *ReplayResult, progress func(uint64)) error {
+func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSource, res *ReplayResult, opts ReplayOptions) error {
+	progress := opts.Progress
 	db, err := eventlog.Open(storeDir, &eventlog.Options{
 		MemTableSize:          replayMemTable,
 		L0CompactionThreshold: 8,
@@ -332,6 +337,7 @@ func appendEvents(ctx context.Context, storeDir string, num uint32, src EventSou
 		times:    newTableWriter(pdb, tablesDir, "time", replayTableBytes),
 		txs:      newTableWriter(pdb, tablesDir, "tx", replayTableBytes),
 		progress: progress,
+		total:    opts.Events,
 		// One batch is filled while the previous one commits.
 		pipe: projection.NewCommitPipeline(pdb, replayBatchBytes+replayBatchBytes/4, 2*replayBatchBytes),
 	}
@@ -439,8 +445,18 @@ type replayWriter struct {
 	pipe               *projection.CommitPipeline
 	b                  *pebble.Batch
 	progress           func(uint64)
+	total              uint64 // the events expected, 0 if unknown
 	seqBE              [8]byte
 }
+
+// replayTailEvents is how many events before the end (when it is known)
+// a replay commits its batches at replayTailBatchBytes: the last commit
+// comes alone, and took 75-88 ms of a 100,000-event replay at 8 MiB against
+// 16-34 ms at 1 MiB, while 1 MiB batches throughout cost 10-15 % more CPU.
+const (
+	replayTailEvents     = 32768
+	replayTailBatchBytes = 1 << 20
+)
 
 // writeAll stores the events of every chunk, in order, until chunks is
 // closed or a write fails.
@@ -501,7 +517,11 @@ func (w *replayWriter) write(ev *eventlog.Event, raw []byte) error {
 		}
 		return w.pipe.Wait()
 	}
-	if w.b.Len() >= replayBatchBytes {
+	limit := replayBatchBytes
+	if w.total > 0 && seq+replayTailEvents > w.total {
+		limit = min(limit, replayTailBatchBytes)
+	}
+	if w.b.Len() >= limit {
 		return w.flush()
 	}
 	return nil
@@ -597,6 +617,7 @@ func (e *Engine) ReplayTo(ctx context.Context, name string, p *authz.Principal, 
 			return e.EventsPage(ctx, name, p, EventsOptions{ToSeq: first.To, After: after, Limit: limit})
 		}, emit)
 	}
+	opts.Events = first.To
 	return Replay(ctx, dir, name, first.ACL, src, opts)
 }
 

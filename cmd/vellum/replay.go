@@ -88,6 +88,7 @@ func runReplay(cmd *cobra.Command, _ []string) error {
 		}, emit)
 	}
 	res, err := vellum.Replay(cmd.Context(), replayInto, dataset, first.ACL, src, vellum.ReplayOptions{
+		Events:   first.To,
 		Logger:   slog.New(slog.DiscardHandler),
 		Progress: func(n uint64) { prog.Set(int64(n)) },
 	})

@@ -69,7 +69,7 @@ func BenchmarkReplayOverNATS(b *testing.B) {
 				return f.client.EventsPage(ctx, "bench", natsapi.EventsRequest{ToSeq: first.To, After: after, Limit: limit})
 			}, emit)
 		}
-		res, err := vellum.Replay(ctx, filepath.Join(b.TempDir(), "nats"+strconv.Itoa(i)), "bench", first.ACL, src, vellum.ReplayOptions{})
+		res, err := vellum.Replay(ctx, filepath.Join(b.TempDir(), "nats"+strconv.Itoa(i)), "bench", first.ACL, src, vellum.ReplayOptions{Events: first.To})
 		if err != nil {
 			b.Fatal(err)
 		}
