@@ -130,6 +130,8 @@ type writer struct {
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	stopOnce sync.Once
+	closeMu  sync.RWMutex // held for reading while a job is queued
+	closed   bool         // no more jobs are queued (under closeMu)
 
 	// Owned by the writer goroutine.
 	seq     uint64
@@ -211,17 +213,25 @@ func (w *writer) submit(ctx context.Context, j job) (*TxResult, error) {
 
 // enqueue queues a job whose answer goes to j.done. When it returns an
 // error, the job was not queued and j.done is never called.
+//
+// A job is queued only while the writer is open (closeMu held for reading,
+// closed false): close sets closed before it stops the writer, so every
+// queued job is in w.jobs when the writer drains it, and none is left
+// unanswered.
 func (w *writer) enqueue(ctx context.Context, j job) error {
 	if f := w.failed.Load(); f != nil {
 		return f
+	}
+	w.closeMu.RLock()
+	defer w.closeMu.RUnlock()
+	if w.closed {
+		return errorf(CodeUnavailable, "dataset %q is closing", w.ds.name)
 	}
 	select {
 	case w.jobs <- j:
 		return nil
 	case <-ctx.Done():
 		return AsError(ctx.Err())
-	case <-w.stop:
-		return errorf(CodeUnavailable, "dataset %q is closing", w.ds.name)
 	}
 }
 
@@ -529,6 +539,9 @@ func (w *writer) fail(err error) {
 }
 
 func (w *writer) close() {
+	w.closeMu.Lock()
+	w.closed = true
+	w.closeMu.Unlock()
 	w.stopOnce.Do(func() { close(w.stop) })
 	w.wg.Wait()
 	for {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -246,5 +247,39 @@ func TestTransactAsync(t *testing.T) {
 	case a := <-answers:
 		t.Errorf("an extra answer: %+v", a)
 	default:
+	}
+}
+
+// TestTransactDuringClose closes engines while 16 writers each transact in
+// a loop: every call returns (committed, or refused as unavailable), none
+// waits forever for a writer that stopped.
+func TestTransactDuringClose(t *testing.T) {
+	for round := range 20 {
+		e := newTestEngine(t, "ds")
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					_, err := e.Transact(context.Background(), "ds", SystemPrincipal, fmt.Appendf(nil, `{"mutations":[{"create":{"_id":"d%d-%d","_type":"g"}}]}`, g, i))
+					if err != nil {
+						if code := AsError(err).Code; code != CodeUnavailable && code != CodeUnknownDataset {
+							t.Errorf("round %d: a transaction during Close failed with %v", round, err)
+						}
+						return
+					}
+				}
+			})
+		}
+		time.Sleep(2 * time.Millisecond)
+		if err := e.Close(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: a Transact call had not returned 10 s after Close", round)
+		}
 	}
 }
