@@ -89,7 +89,7 @@ func runExport(cmd *cobra.Command, _ []string) error {
 	r := natsapi.ExportRequest{At: exportAt, NoDrafts: exportNoDrafts, System: exportSystem}
 	var n int64
 	for {
-		page, err := pageRequest(cmd, func(ctx context.Context) (*vellum.ExportPage, error) {
+		page, err := pageRequest(cmd.Context(), func(ctx context.Context) (*vellum.ExportPage, error) {
 			return s.client.ExportPage(ctx, dataset, r)
 		})
 		if err != nil {
@@ -127,8 +127,9 @@ func runExport(cmd *cobra.Command, _ []string) error {
 
 // pageRequest runs one page request of a long operation with its own
 // --timeout: the operation as a whole may take much longer than one page.
-func pageRequest[T any](cmd *cobra.Command, fn func(ctx context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(cmd.Context(), flagTimeout)
+// The request ends with parent too (the command's, or the operation's).
+func pageRequest[T any](parent context.Context, fn func(ctx context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(parent, flagTimeout)
 	defer cancel()
 	return fn(ctx)
 }

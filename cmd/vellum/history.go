@@ -142,7 +142,7 @@ func runHistoryLog(cmd *cobra.Command, ids []string) error {
 	r := natsapi.TransactionsRequest{IDs: ids, From: logFrom, To: logTo, Author: logAuthor, Limit: logLimit, Reverse: logReverse}
 	// Each page has its own --timeout: a long log takes many pages.
 	err = natsapi.TransactionPages(r, func(r natsapi.TransactionsRequest) (*natsapi.TransactionsPage, error) {
-		return pageRequest(cmd, func(ctx context.Context) (*natsapi.TransactionsPage, error) {
+		return pageRequest(cmd.Context(), func(ctx context.Context) (*natsapi.TransactionsPage, error) {
 			return s.client.TransactionsPage(ctx, dataset, r)
 		})
 	}, func(le *vellum.LogEntry) error {

@@ -89,7 +89,7 @@ func runImport(cmd *cobra.Command, args []string) error {
 	var prog *progress
 	pass := ""
 	tx := func(ctx context.Context, body []byte) error {
-		_, err := pageRequest(cmd, func(ctx context.Context) (any, error) {
+		_, err := pageRequest(cmd.Context(), func(ctx context.Context) (any, error) {
 			return s.client.Mutate(ctx, dataset, body)
 		})
 		return err

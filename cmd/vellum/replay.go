@@ -73,7 +73,7 @@ func runReplay(cmd *cobra.Command, _ []string) error {
 	if err := vellum.CheckReplayDir(replayInto); err != nil {
 		return s.failure(cmd, subject, err)
 	}
-	first, err := pageRequest(cmd, func(ctx context.Context) (*vellum.EventsPage, error) {
+	first, err := pageRequest(cmd.Context(), func(ctx context.Context) (*vellum.EventsPage, error) {
 		return s.client.EventsPage(ctx, dataset, natsapi.EventsRequest{To: replayTo})
 	})
 	if err != nil {
@@ -82,7 +82,7 @@ func runReplay(cmd *cobra.Command, _ []string) error {
 	prog := newProgress(cmd.ErrOrStderr(), "replay", "events", int64(first.To))
 	src := func(ctx context.Context, emit func([]byte) error) error {
 		return vellum.PageEvents(ctx, first, func(ctx context.Context, after uint64, limit int) (*vellum.EventsPage, error) {
-			return pageRequest(cmd, func(ctx context.Context) (*vellum.EventsPage, error) {
+			return pageRequest(ctx, func(ctx context.Context) (*vellum.EventsPage, error) {
 				return s.client.EventsPage(ctx, dataset, natsapi.EventsRequest{ToSeq: first.To, After: after, Limit: limit})
 			})
 		}, emit)
