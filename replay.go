@@ -131,15 +131,12 @@ func (e *Engine) EventsPage(ctx context.Context, name string, p *authz.Principal
 	// The events are copied into one buffer, then sliced. It is allocated
 	// at about the page's size at once (guessing 512 bytes for each event
 	// left): growing it by appends cost as much as reading the events.
-	var (
-		left = to - opts.After
-		buf  []byte
-		ends []int
-	)
+	left := to - opts.After
 	if opts.Limit > 0 {
 		left = min(left, uint64(opts.Limit))
 	}
-	buf = make([]byte, 0, int(min(uint64(max), left*512, 64<<20))+64<<10)
+	buf := make([]byte, 0, int(min(uint64(max), left*512, 64<<20))+64<<10)
+	var ends []int
 	size := 0
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
@@ -534,9 +531,10 @@ func (w *replayWriter) flush() error {
 	return err
 }
 
-// finish writes what is left once every event is written: the held
-// documents, the last batch (synced, which makes every earlier one
-// durable) and the tables, which it ingests.
+// finish writes what is left once every event is written: it hands the
+// last batch of entries to the pipeline, finishes the tables, writes the
+// held documents into a batch committed with sync (which makes every
+// earlier one durable) and ingests the tables.
 func (w *replayWriter) finish(ctx context.Context, pdb *pebble.DB) error {
 	// The last batch of entries commits while the tables are finished and
 	// the held documents written into the next batch: nothing else is left
