@@ -98,6 +98,21 @@ func readable(c *authz.Checker, raw []byte) (map[string]any, bool, error) {
 	return doc, ok, nil
 }
 
+// canRead reports whether c may read the stored document raw. It decodes
+// only the attributes c's read grants look at when it can (see
+// authz.GrantSet.ReadAttributes): a read grant whose filter tests _type
+// needs _type, not the document's body.
+func canRead(c *authz.Checker, raw []byte) (bool, error) {
+	if names, ok := c.GrantSet().ReadAttributes(); ok {
+		if doc, ok := projection.DecodeAttributes(raw, names); ok {
+			_, can := c.Read(doc)
+			return can, nil
+		}
+	}
+	_, can, err := readable(c, raw)
+	return can, err
+}
+
 // loadTokens reads the token records of the system dataset into memory.
 func (e *Engine) loadTokens() error {
 	tokens := authz.TokenMap{}

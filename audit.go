@@ -175,7 +175,7 @@ func (e *Engine) AccessAt(ctx context.Context, name string, p *authz.Principal, 
 	d.rebuild.RLock()
 	raw, ok, err := d.store.AtSeq(id, seq)
 	if err == nil && ok {
-		_, ok, err = readable(d.checker(p, time.Now()), raw)
+		ok, err = canRead(d.checker(p, time.Now()), raw)
 	}
 	var groupDocs []map[string]any
 	if err == nil && ok {

@@ -381,7 +381,7 @@ func (d *dataset) read(c *authz.Checker, id string, pv projection.Perspective) (
 			}
 			continue
 		}
-		_, can, err := readable(c, raw)
+		can, err := canRead(c, raw)
 		if err != nil {
 			return nil, false, err
 		}

@@ -299,7 +299,7 @@ func (d *dataset) export(ctx context.Context, p *authz.Principal, seq uint64, op
 				return nil
 			}
 		} else if checker != nil {
-			_, can, err := readable(checker, doc)
+			can, err := canRead(checker, doc)
 			if err != nil {
 				return err
 			}

@@ -49,7 +49,9 @@ func TestExport(t *testing.T) {
 		{"create":{"_id":"post-2","_type":"post","title":"two"}},
 		{"delete":{"id":"drafts.post-1"}},
 		{"create":{"_id":"_.groups.readers","_type":"system.group","members":["alice"],"grants":[{"path":"secret.**","permissions":["read"]}]}},
-		{"create":{"_id":"_.groups.settings","_type":"system.group","members":["bob"],"grants":[{"filter":"_type == 'settings'","permissions":["read"]}]}}]}`)
+		{"create":{"_id":"_.groups.settings","_type":"system.group","members":["bob"],"grants":[{"filter":"_type == 'settings'","permissions":["read"]}]}},
+		{"create":{"_id":"_.groups.ones","_type":"system.group","members":["carol"],"grants":[{"filter":"title match 'one*'","permissions":["read"]}]}},
+		{"create":{"_id":"_.groups.twos","_type":"system.group","members":["dave"],"grants":[{"filter":"{...}._type == 'settings'","permissions":["read"]}]}}]}`)
 	head := headSeq(t, e, "blog")
 
 	for _, c := range []struct {
@@ -59,7 +61,7 @@ func TestExport(t *testing.T) {
 		want string // ids, comma-separated
 	}{
 		{"head, admin", SystemPrincipal, ExportOptions{}, "post-1,post-2,secret.settings,versions.r1.post-1"},
-		{"head with system documents", SystemPrincipal, ExportOptions{System: true}, "_.groups.readers,_.groups.settings,post-1,post-2,secret.settings,versions.r1.post-1"},
+		{"head with system documents", SystemPrincipal, ExportOptions{System: true}, "_.groups.ones,_.groups.readers,_.groups.settings,_.groups.twos,post-1,post-2,secret.settings,versions.r1.post-1"},
 		{"no drafts", SystemPrincipal, ExportOptions{NoDrafts: true}, "post-1,post-2,secret.settings"},
 		{"at the first transaction", SystemPrincipal, ExportOptions{At: Point{TxID: r1.TransactionID}}, "drafts.post-1,post-1,secret.settings,versions.r1.post-1"},
 		{"at a time between", SystemPrincipal, ExportOptions{At: Point{Time: between}}, "drafts.post-1,post-1,secret.settings,versions.r1.post-1"},
@@ -74,6 +76,11 @@ func TestExport(t *testing.T) {
 		// and decided.
 		{"a member of a group with a filter", &authz.Principal{ID: "bob", Authenticated: true}, ExportOptions{}, "post-1,post-2,secret.settings"},
 		{"a filter, drafts", &authz.Principal{ID: "bob", Authenticated: true}, ExportOptions{At: Point{TxID: r1.TransactionID}}, "post-1,secret.settings"},
+		// carol's filter reads title: only _id, _type and title are decoded.
+		{"a filter on a body attribute", &authz.Principal{ID: "carol", Authenticated: true}, ExportOptions{}, "post-1,post-2,versions.r1.post-1"},
+		{"a filter on a body attribute, in the past", &authz.Principal{ID: "carol", Authenticated: true}, ExportOptions{At: Point{TxID: r1.TransactionID}}, "drafts.post-1,post-1,versions.r1.post-1"},
+		// dave's filter reads the whole document ({...}).
+		{"a filter on the whole document", &authz.Principal{ID: "dave", Authenticated: true}, ExportOptions{}, "post-1,post-2,secret.settings"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ids, _, err := exportIDs(t, e, "blog", c.p, c.opts)

@@ -93,7 +93,7 @@ func (e *Engine) HistoryDocuments(ctx context.Context, name string, p *authz.Pri
 			return nil, AsError(err)
 		}
 		if ok && !all {
-			if _, ok, err = readable(c, raw); err != nil {
+			if ok, err = canRead(c, raw); err != nil {
 				return nil, AsError(err)
 			}
 		}
@@ -402,6 +402,5 @@ func (r *logReader) mayRead(seq uint64, ef *eventlog.Effect) (bool, error) {
 			return false, err
 		}
 	}
-	_, ok, err := readable(r.c, raw)
-	return ok, err
+	return canRead(r.c, raw)
 }

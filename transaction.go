@@ -312,7 +312,7 @@ func (d *dataset) replay(r *txRequest, checker *authz.Checker) (*TxResult, bool,
 	if tx.ReturnDocuments {
 		for i := range res.Results {
 			if doc, ok, err := d.store.AtSeq(res.Results[i].ID, seq); err == nil && ok {
-				if _, can, _ := readable(checker, doc); can {
+				if can, _ := canRead(checker, doc); can {
 					res.Results[i].Document = doc
 				}
 			}

@@ -20,6 +20,10 @@ type filter struct {
 	// _type == "T" or _type in ["T", ...]. Checking them first spares the
 	// evaluation of most filters of a policy with many types.
 	types []string
+	// attrs are the document attributes the filter reads, unless
+	// wholeDoc: then it may read anything (see groq.RootAttributes).
+	attrs    []string
+	wholeDoc bool
 }
 
 // compileFilter compiles src. Its error has Code queryParseError for a
@@ -42,10 +46,11 @@ func compileFilter(src string) (*filter, *Error) {
 		}
 		return nil, e
 	}
-	f := &filter{src: src, prog: prog, usesIdentity: true}
+	f := &filter{src: src, prog: prog, usesIdentity: true, wholeDoc: true}
 	if n, err := syntax.Parse(src); err == nil {
 		f.usesIdentity = groq.CallsIdentity(n)
 		f.types, _ = groq.RequiredTypes(n)
+		f.attrs, f.wholeDoc = groq.RootAttributes(n)
 	}
 	return f, nil
 }

@@ -288,6 +288,15 @@ func (p *Policy) buildGrantSet(key string, idx []int) *GrantSet {
 			}
 		}
 	}
+	gs.readAttrs = []string{"_id", "_type"} // the path grants' id, and filters' type pre-check
+	for _, rg := range gs.byPerm[permIndex(PermRead)] {
+		if f := rg.grant.filter; f != nil {
+			gs.readWhole = gs.readWhole || f.wholeDoc
+			gs.readAttrs = append(gs.readAttrs, f.attrs...)
+		}
+	}
+	slices.Sort(gs.readAttrs)
+	gs.readAttrs = slices.Compact(gs.readAttrs)
 	return gs
 }
 
@@ -317,6 +326,10 @@ type GrantSet struct {
 	all          []refGrant
 	byPerm       [4][]refGrant // by permIndex, in policy order
 	usesIdentity bool
+	// readAttrs are the document attributes read decisions look at, unless
+	// readWhole (see ReadAttributes).
+	readAttrs []string
+	readWhole bool
 }
 
 // Key identifies the set of groups (indices into the policy's groups); two
@@ -331,6 +344,20 @@ func (gs *GrantSet) Groups() []string { return slices.Clone(gs.groups) }
 // every principal with it (listener fan-out evaluates once per GrantSet);
 // when it does, decisions must be made per identity.
 func (gs *GrantSet) UsesIdentity() bool { return gs.usesIdentity }
+
+// ReadAttributes returns the top-level attributes of a document that gs's
+// read decisions look at (_id and _type always among them): Checker.Read
+// decides a document holding only these attributes of a stored one as it
+// decides the whole, so a caller that needs only the decision may decode
+// only them. ok is false when a read grant's filter may look at more (see
+// groq.RootAttributes); then the whole document is needed. The slice must
+// not be modified.
+func (gs *GrantSet) ReadAttributes() (names []string, ok bool) {
+	if gs.readWhole {
+		return nil, false
+	}
+	return gs.readAttrs, true
+}
 
 // Allows returns the first grant of gs (in policy order) that gives perm on
 // the document id and matches doc, evaluating filters with env.

@@ -86,3 +86,84 @@ func isTypeAttr(n syntax.Node) bool {
 	}
 	return false
 }
+
+// RootAttributes returns the attributes of the root value (the document a
+// filter is evaluated on) that n may read, sorted and without duplicates:
+// n has the same value on an object holding only these attributes of a
+// document as on the whole document. all is true when n may read more than
+// named attributes of the root: the root itself (@ at the top scope, a bare
+// ... splat), the root from a nested scope (^), other documents (*, ->), or
+// a function not known to depend on its arguments alone (references(), for
+// one, reads all of @).
+func RootAttributes(n syntax.Node) (names []string, all bool) {
+	a := rootAttrs{}
+	a.visit(n, true)
+	if a.all {
+		return nil, true
+	}
+	slices.Sort(a.names)
+	return slices.Compact(a.names), false
+}
+
+type rootAttrs struct {
+	names []string
+	all   bool
+}
+
+// visit records what n reads of the root; root says whether @ is the root
+// in n's scope (and not an element of a filter or projection).
+func (a *rootAttrs) visit(n syntax.Node, root bool) {
+	if n == nil || a.all {
+		return
+	}
+	switch x := n.(type) {
+	case *syntax.ThisAttribute:
+		if root {
+			a.names = append(a.names, x.Name)
+		}
+		return
+	case *syntax.This:
+		a.all = a.all || root
+		return
+	case *syntax.Attribute:
+		if _, this := x.Base.(*syntax.This); this && root {
+			a.names = append(a.names, x.Name)
+			return
+		}
+	case *syntax.Filter:
+		a.visit(x.Base, root)
+		a.visit(x.Cond, false)
+		return
+	case *syntax.Projection:
+		a.visit(x.Base, root)
+		a.visit(x.Object, false)
+		return
+	case *syntax.FuncCall:
+		if !argsOnly[x.Namespace][x.Name] {
+			a.all = true
+			return
+		}
+	case *syntax.Parent, *syntax.Everything, *syntax.Deref, *syntax.Nested,
+		*syntax.PipeCall, *syntax.Query, *syntax.FuncDecl:
+		a.all = true
+		return
+	}
+	for _, c := range syntax.Children(n) {
+		a.visit(c, root)
+	}
+}
+
+// argsOnly are the functions whose value depends on their arguments (and
+// the identity and time) alone, never on @ unless it is passed.
+var argsOnly = map[string]map[string]bool{
+	"global": {"coalesce": true, "count": true, "dateTime": true, "defined": true, "identity": true,
+		"length": true, "lower": true, "now": true, "path": true, "round": true, "select": true,
+		"string": true, "upper": true},
+	"string":   {"lower": true, "upper": true, "split": true, "startsWith": true},
+	"array":    {"compact": true, "intersects": true, "join": true, "unique": true},
+	"math":     {"avg": true, "max": true, "min": true, "sum": true},
+	"dateTime": {"now": true},
+	"pt":       {"text": true},
+	"geo":      {"contains": true, "distance": true, "intersects": true, "latLng": true},
+	"sanity":   {"dataset": true, "projectId": true},
+}
