@@ -2,8 +2,10 @@ package vellum
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -18,6 +20,12 @@ import (
 // the end. Keys written this way skip the write-ahead log, the memtable and
 // the flush and compactions that follow: each byte is written once, into
 // the table that keeps it. The tables of one tableWriter never overlap.
+//
+// A full table is closed in the background while the next one is written:
+// closing syncs the file, which for a table of tens of megabytes takes tens
+// of milliseconds. finish waits for those closes, so that what a replay
+// waits for at its end is only the last table's; the replay makes its last
+// tables small (setMaxBytes) for that reason.
 type tableWriter struct {
 	dir      string // where the tables are created
 	name     string // file name prefix
@@ -27,6 +35,10 @@ type tableWriter struct {
 	size     int
 	last     []byte // last key written, to refuse a key out of order
 	paths    []string
+
+	closing  sync.WaitGroup // tables closing in the background
+	closeMu  sync.Mutex
+	closeErr error // the first error of a table closed in the background
 }
 
 // newTableWriter returns a tableWriter creating its tables in dir, in the
@@ -55,6 +67,9 @@ func (t *tableWriter) set(key, value []byte) error {
 		return fmt.Errorf("replay: key %x out of order after %x", key, t.last)
 	}
 	if t.w == nil {
+		if err := t.closeError(); err != nil {
+			return err
+		}
 		path := filepath.Join(t.dir, fmt.Sprintf("%s-%04d.sst", t.name, len(t.paths)))
 		f, err := vfs.Default.Create(path, vfs.WriteCategoryUnspecified)
 		if err != nil {
@@ -70,34 +85,56 @@ func (t *tableWriter) set(key, value []byte) error {
 	t.last = append(t.last[:0], key...)
 	t.size += len(key) + len(value)
 	if t.size >= t.maxBytes {
-		return t.closeTable()
+		t.closeTable()
 	}
 	return nil
 }
 
-// closeTable finishes the table being written, if any.
-func (t *tableWriter) closeTable() error {
+// setMaxBytes changes the size of the tables from now on; a table already
+// larger is closed at the next key.
+func (t *tableWriter) setMaxBytes(n int) { t.maxBytes = n }
+
+// closeTable starts closing the table being written, if any, in the
+// background.
+func (t *tableWriter) closeTable() {
 	if t.w == nil {
-		return nil
+		return
 	}
-	err := t.w.Close()
+	w := t.w
 	t.w = nil
-	return err
+	t.closing.Add(1)
+	go func() {
+		defer t.closing.Done()
+		if err := w.Close(); err != nil {
+			t.closeMu.Lock()
+			t.closeErr = cmp.Or(t.closeErr, err)
+			t.closeMu.Unlock()
+		}
+	}()
 }
 
-// finish closes the last table and returns the paths of all of them.
+// closeError returns the first error of a table closed in the background.
+func (t *tableWriter) closeError() error {
+	t.closeMu.Lock()
+	defer t.closeMu.Unlock()
+	return t.closeErr
+}
+
+// finish closes the last table, waits until every table is closed (and
+// synced) and returns the paths of all of them.
 func (t *tableWriter) finish() ([]string, error) {
-	if err := t.closeTable(); err != nil {
+	t.closeTable()
+	t.closing.Wait()
+	if err := t.closeError(); err != nil {
 		return nil, err
 	}
 	return t.paths, nil
 }
 
-// abort closes the table being written, if any, after a failure (Replay
-// removes the files with the rest of the copy).
+// abort closes the table being written, if any, after a failure, and waits
+// for the tables closing (Replay removes the files with the rest of the
+// copy).
 func (t *tableWriter) abort() {
-	if t.w != nil {
-		t.w.Close()
-		t.w = nil
-	}
+	t.closeTable()
+	t.closing.Wait()
 }
