@@ -85,11 +85,15 @@ type DB struct {
 // log and projections are consistent afterwards.
 func Open(dir string, opts *Options) (*DB, error) {
 	po := pebbleOptions(opts)
+	sched := newScheduler()
+	po.Experimental.CompactionScheduler = sched
 	pdb, err := pebble.Open(dir, po)
 	po.Cache.Unref() // the DB holds its own reference
 	if err != nil {
+		sched.Unregister() // in case Pebble registered and did not unregister
 		return nil, fmt.Errorf("eventlog: opening pebble store in %s: %w", dir, err)
 	}
+	sched.open() // compactions held back while Open ran (see scheduler)
 	return &DB{pdb: pdb}, nil
 }
 
