@@ -60,10 +60,16 @@ type Options struct {
 	// cheaper.
 	MemTableSize uint64
 	// L0CompactionThreshold is the L0 read amplification at which a
-	// compaction starts; 0 means 4.
+	// compaction starts; 0 means 16. A dataset's writes go to five
+	// keyspaces at once, so every L0 table overlaps much of the level below
+	// it, which each compaction of L0 rewrites: compacting after 16 flushes
+	// rather than 4 rewrites it a quarter as often (a fifth less CPU per
+	// transaction under 64 writers). The cost is up to 16 more bloom
+	// filter checks for a point lookup that misses.
 	L0CompactionThreshold int
 	// L0StopWritesThreshold is the L0 read amplification at which writes
-	// stall; 0 means 24 (rebuilds write fast, so stall late).
+	// stall; 0 means 48 (three times the compaction threshold; rebuilds
+	// write fast, so stall late).
 	L0StopWritesThreshold int
 	// FS is the filesystem; nil means the operating system's. Tests use
 	// vfs.NewMem or vfs.NewCrashableMem.
@@ -109,10 +115,10 @@ func pebbleOptions(opts *Options) *pebble.Options {
 		o.MemTableSize = 8 << 20
 	}
 	if o.L0CompactionThreshold <= 0 {
-		o.L0CompactionThreshold = 4
+		o.L0CompactionThreshold = 16
 	}
 	if o.L0StopWritesThreshold <= 0 {
-		o.L0StopWritesThreshold = 24
+		o.L0StopWritesThreshold = 48
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
