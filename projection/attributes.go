@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 )
@@ -13,10 +14,10 @@ import (
 // document does not have are not in the map.
 //
 // ok is false when doc is not an object written as the store writes
-// documents (compact JSON, nesting of at most
-// 32 levels): the caller then decodes the whole document. The values passed
-// over are checked only for balanced brackets and quotes; a stored
-// document that is not JSON is found by verification (Verify), not here.
+// documents (compact JSON, nesting of at most 32 levels): the caller then
+// decodes the whole document. The values passed over are checked only for
+// balanced brackets and quotes; a stored document that is not JSON is
+// found by verification (Verify), not here.
 func DecodeAttributes(doc []byte, names []string) (attrs map[string]any, ok bool) {
 	s := scanner{b: doc}
 	if !s.byte('{') {
@@ -31,7 +32,7 @@ func DecodeAttributes(doc []byte, names []string) (attrs map[string]any, ok bool
 		if !ok || !s.byte(':') {
 			return nil, false
 		}
-		key, ok := decodeValue(quoted)
+		name, want, ok := wanted(quoted, names)
 		if !ok {
 			return nil, false
 		}
@@ -39,12 +40,12 @@ func DecodeAttributes(doc []byte, names []string) (attrs map[string]any, ok bool
 		if !ok {
 			return nil, false
 		}
-		if k := key.(string); slices.Contains(names, k) {
+		if want {
 			x, ok := decodeValue(v)
 			if !ok {
 				return nil, false
 			}
-			attrs[k] = x // a repeated name keeps its last value, as json.Unmarshal does
+			attrs[name] = x // a repeated name keeps its last value, as json.Unmarshal does
 		}
 		if s.byte('}') {
 			return attrs, s.i == len(s.b)
@@ -53,6 +54,27 @@ func DecodeAttributes(doc []byte, names []string) (attrs map[string]any, ok bool
 			return nil, false
 		}
 	}
+}
+
+// wanted reports whether the member name quoted (with its quotes) is one
+// of names, and which. A name without escapes is compared as it is, without
+// a copy; ok is false for a name that is not a JSON string.
+func wanted(quoted []byte, names []string) (name string, want, ok bool) {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		raw := quoted[1 : len(quoted)-1]
+		for _, n := range names {
+			if n == string(raw) {
+				return n, true, true
+			}
+		}
+		return "", false, true
+	}
+	x, ok := decodeValue(quoted)
+	if !ok {
+		return "", false, false
+	}
+	name = x.(string)
+	return name, slices.Contains(names, name), true
 }
 
 // decodeValue decodes one JSON value: a string of printable ASCII without
