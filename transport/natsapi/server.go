@@ -57,12 +57,13 @@ type Server struct {
 	auth Authenticator
 	log  *slog.Logger
 
-	sem    chan struct{}
-	work   chan func()   // to an idle request goroutine (see run)
-	idle   time.Duration // how long one waits for work (workerIdle)
-	wg     sync.WaitGroup
-	ctx    context.Context // the engine calls' context, cancelled by Close
-	cancel context.CancelFunc
+	sem     chan struct{}
+	work    chan func()   // to an idle request goroutine (see run)
+	idle    time.Duration // how long one waits for work (workerIdle)
+	workers atomic.Int64  // request goroutines alive
+	wg      sync.WaitGroup
+	ctx     context.Context // the engine calls' context, cancelled by Close
+	cancel  context.CancelFunc
 
 	stats     map[string]*endpointStats // by subject; fixed after Serve
 	closeOnce sync.Once
@@ -272,6 +273,8 @@ func (s *Server) run(fn func()) {
 // worker runs fn, then the functions handed to it through s.work, until it
 // has waited s.idle for one or the server closes.
 func (s *Server) worker(fn func()) {
+	s.workers.Add(1)
+	defer s.workers.Add(-1)
 	idle := time.NewTimer(s.idle)
 	defer idle.Stop()
 	for {

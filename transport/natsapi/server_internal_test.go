@@ -2,7 +2,6 @@ package natsapi
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ func TestRequestGoroutines(t *testing.T) {
 		return s
 	}
 	s := newServer(300 * time.Millisecond)
-	base := runtime.NumGoroutine()
+	workers := func() int { return int(s.workers.Load()) }
 
 	// n requests that block until released run at once, each on its own
 	// goroutine.
@@ -39,8 +38,8 @@ func TestRequestGoroutines(t *testing.T) {
 			})
 		}
 		started.Wait()
-		if got := runtime.NumGoroutine() - base; got < n || got > n+2 {
-			t.Fatalf("%d goroutines more than before for %d requests at once", got, n)
+		if got := workers(); got != n {
+			t.Fatalf("%d request goroutines for %d requests at once", got, n)
 		}
 		close(release)
 		done.Wait()
@@ -48,16 +47,16 @@ func TestRequestGoroutines(t *testing.T) {
 	burst(s)
 	time.Sleep(20 * time.Millisecond) // every goroutine waits for work
 	burst(s)                          // on the same goroutines (checked in burst)
-	if got := runtime.NumGoroutine() - base; got < n {
-		t.Fatalf("only %d goroutines are kept after the requests", got)
+	if got := workers(); got != n {
+		t.Fatalf("%d request goroutines are kept after the requests, want %d", got, n)
 	}
 
 	waitFor := func(what string, want int) {
 		t.Helper()
 		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine()-base > want {
+		for workers() > want {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d goroutines more than before, want at most %d", what, runtime.NumGoroutine()-base, want)
+				t.Fatalf("%s: %d request goroutines left, want at most %d", what, workers(), want)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
