@@ -531,7 +531,7 @@ func (w *replayWriter) write(ev *eventlog.Event, raw []byte) error {
 		limit = min(limit, max(replayTailMinBatch, min(replayTailMaxBatch, left*replayTailBytesPerEvent)))
 		if !w.tail {
 			w.tail = true
-			for _, t := range []*tableWriter{w.events, w.times, w.txs} {
+			for _, t := range w.tables() {
 				t.setMaxBytes(replayTailTableBytes)
 			}
 		}
@@ -541,6 +541,9 @@ func (w *replayWriter) write(ev *eventlog.Event, raw []byte) error {
 	}
 	return nil
 }
+
+// tables returns the writer's tables: events, time index, transaction ids.
+func (w *replayWriter) tables() [3]*tableWriter { return [3]*tableWriter{w.events, w.times, w.txs} }
 
 // flush hands the batch being filled to the commit pipeline.
 func (w *replayWriter) flush() error {
@@ -562,7 +565,7 @@ func (w *replayWriter) finish(ctx context.Context, pdb *pebble.DB) error {
 		return err
 	}
 	var tables []string
-	for _, t := range []*tableWriter{w.events, w.times, w.txs} {
+	for _, t := range w.tables() {
 		paths, err := t.finish()
 		if err != nil {
 			return err
@@ -591,9 +594,9 @@ func (w *replayWriter) finish(ctx context.Context, pdb *pebble.DB) error {
 // abort releases what the writer holds after a failure (or after finish,
 // when there is nothing left to release).
 func (w *replayWriter) abort() {
-	w.events.abort()
-	w.times.abort()
-	w.txs.abort()
+	for _, t := range w.tables() {
+		t.abort()
+	}
 	w.pipe.Close()
 }
 
