@@ -406,6 +406,9 @@ func (e *Engine) Rebuild(ctx context.Context, name string) error {
 	_, err = d.w.submit(ctx, job{fn: func() error {
 		d.rebuild.Lock()
 		defer d.rebuild.Unlock()
+		// A rebuild may bring back documents that the filter of stored
+		// ids never saw (a projection that had lost them): it starts over.
+		defer d.w.scanIDs()
 		return d.store.Rebuild(ctx)
 	}})
 	return err

@@ -396,7 +396,11 @@ func (v *txView) Get(id string) (map[string]any, bool, error) {
 	if r, ok := v.w.recent[id]; ok {
 		return r.doc, r.doc != nil, nil
 	}
-	// Not written by a group Pebble may not show yet: Pebble has it.
+	// Not written by a group Pebble may not show yet: Pebble has it, if
+	// anything does.
+	if v.w.ids.absent(id) {
+		return nil, false, nil
+	}
 	raw, ok, err := v.d.store.Get(id, projection.Raw)
 	if err != nil || !ok {
 		return nil, false, err

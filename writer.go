@@ -145,6 +145,7 @@ type writer struct {
 	recent  map[string]*recentDoc
 	recentN int               // bytes of recent's documents, roughly
 	txids   map[string]uint64 // transaction id → group, for groups Pebble may not show yet
+	ids     idFilter          // ids certainly never stored (see idFilter)
 	groupN  uint64            // number of the last group started
 	// inflight lists, in order, the groups whose transaction ids are in
 	// txids.
@@ -194,7 +195,35 @@ func newWriter(ds *dataset, db *pebble.DB, seq uint64, hash [32]byte, last time.
 	go w.writeLoop()
 	go w.commitLoop()
 	go w.syncLoop()
+	w.scanIDs()
 	return w
+}
+
+// scanIDs starts the filter of stored ids over and fills it from the
+// current documents in the background (see idFilter). It runs when the
+// writer starts and after a rebuild of the projections, in the writer
+// goroutine or before it runs: the ids that the writer writes from then
+// on are added by the writer, those already stored by the scan.
+func (w *writer) scanIDs() {
+	gen := w.ids.reset()
+	ctx, cancel := context.WithCancel(context.Background())
+	w.wg.Add(2)
+	go func() {
+		defer w.wg.Done()
+		select {
+		case <-w.stop:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	go func() {
+		defer w.wg.Done()
+		defer cancel()
+		if err := w.ids.scan(ctx, gen, w.ds.store.IDs); err != nil && ctx.Err() == nil {
+			// Lookups are made as before; nothing is wrong but speed.
+			w.ds.e.logger.Warn("scanning document ids failed; creates look every id up", "dataset", w.ds.name, "err", err)
+		}
+	}()
 }
 
 // submit queues a job and waits for its answer.
@@ -398,6 +427,9 @@ func (w *writer) remember(id string, doc map[string]any, value []byte, size int)
 	}
 	w.recent[id] = &recentDoc{doc: doc, value: value, hasValue: true, group: w.cur.num, size: size}
 	w.recentN += size
+	if doc != nil {
+		w.ids.add(id)
+	}
 }
 
 // storedValue returns the stored projection value of document id if the
