@@ -60,6 +60,13 @@ type EventsOptions struct {
 	// that asks for several pages at once (PageEvents) knows where each
 	// begins.
 	Limit int
+	// Framed asks for the events in one buffer, EventsPage.Framed, ready
+	// to be sent: HeaderRoom free bytes (for the transport's header),
+	// then each event preceded by its length as a uvarint. Events is
+	// then empty. A transport that sends the page this way copies the
+	// events once, from the log into the message.
+	Framed     bool
+	HeaderRoom int
 }
 
 // EventsPage is one page of a dataset's log.
@@ -75,6 +82,10 @@ type EventsPage struct {
 	// exactly as the log stores them, from After+1 on.
 	Events [][]byte `json:"events"`
 	More   bool     `json:"more"`
+	// Framed holds the events when EventsOptions.Framed was set (see
+	// there); Count is then their number.
+	Framed []byte `json:"-"`
+	Count  int    `json:"-"`
 }
 
 // eventFraming is what EventsPage counts against MaxBytes for each event
@@ -128,37 +139,54 @@ func (e *Engine) EventsPage(ctx context.Context, name string, p *authz.Principal
 		return nil, err
 	}
 	defer it.Close()
-	// The events are copied into one buffer, then sliced. It is allocated
-	// at about the page's size at once (guessing 512 bytes for each event
-	// left): growing it by appends cost as much as reading the events.
+	// The events are copied into one buffer, then sliced (or framed). It
+	// is allocated at about the page's size once the first event is read,
+	// guessing that the events left are as large as it: growing the buffer
+	// by appends cost as much as reading the events.
 	left := to - opts.After
 	if opts.Limit > 0 {
 		left = min(left, uint64(opts.Limit))
 	}
-	buf := make([]byte, 0, int(min(uint64(max), left*512, 64<<20))+64<<10)
+	var buf []byte
 	var ends []int
-	size := 0
+	size, count := 0, 0
 	for ok := it.First(); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
 			return nil, err
 		}
-		if len(ends) > 0 && (size+len(v)+eventFraming > max || len(ends) == opts.Limit) {
+		if count > 0 && (size+len(v)+eventFraming > max || count == opts.Limit) {
 			page.More = true
 			break
+		}
+		if buf == nil {
+			guess := min(uint64(max), left*uint64(len(v)+eventFraming), 64<<20)
+			buf = make([]byte, opts.HeaderRoom, opts.HeaderRoom+int(guess)+len(v)/4+64)
+		}
+		if opts.Framed {
+			buf = binary.AppendUvarint(buf, uint64(len(v)))
 		}
 		buf = append(buf, v...)
 		ends = append(ends, len(buf))
 		size += len(v) + eventFraming
+		count++
 	}
 	if err := it.Error(); err != nil {
 		return nil, err
+	}
+	if opts.Framed {
+		if buf == nil {
+			buf = make([]byte, opts.HeaderRoom)
+		}
+		page.Framed, page.Count = buf, count
+		return page, nil
 	}
 	start := 0
 	for _, end := range ends {
 		page.Events = append(page.Events, buf[start:end:end])
 		start = end
 	}
+	page.Count = count
 	return page, nil
 }
 

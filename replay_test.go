@@ -1,7 +1,9 @@
 package vellum
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -397,5 +399,52 @@ func TestPageEvents(t *testing.T) {
 	}
 	if err := PageEvents(context.Background(), page(0, 1<<30), toomany, func([]byte) error { return nil }); err == nil {
 		t.Error("a source that sends more events than asked for: no error")
+	}
+}
+
+// TestEventsPageFramed checks that a framed page holds, after its header
+// room, exactly the events of the unframed page of the same request, each
+// preceded by its length, for pages bounded by bytes, by a limit and by
+// the end, and for an empty page.
+func TestEventsPageFramed(t *testing.T) {
+	e := newTestEngine(t, "ds")
+	for i := range 60 {
+		// Events of growing size, so that the buffer's guess from the
+		// first event is too small and must grow.
+		mustTransact(t, e, "ds", fmt.Sprintf(`{"mutations":[{"create":{"_id":"d%d","_type":"t","s":%q}}]}`, i, strings.Repeat("x", i*40)))
+	}
+	ctx := context.Background()
+	head := headSeq(t, e, "ds")
+	for _, o := range []EventsOptions{
+		{},
+		{After: 10, Limit: 7},
+		{After: 3, MaxBytes: 2000},
+		{After: 50, MaxBytes: 1},
+		{After: head},
+	} {
+		plain, err := e.EventsPage(ctx, "ds", SystemPrincipal, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Framed, o.HeaderRoom = true, 100
+		framed, err := e.EventsPage(ctx, "ds", SystemPrincipal, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if framed.Count != len(plain.Events) || framed.More != plain.More || framed.To != plain.To {
+			t.Errorf("%+v: framed page of %d events (more %v, to %d), plain %d (more %v, to %d)", o, framed.Count, framed.More, framed.To, len(plain.Events), plain.More, plain.To)
+		}
+		var want []byte
+		want = append(want, make([]byte, 100)...)
+		for _, ev := range plain.Events {
+			want = binary.AppendUvarint(want, uint64(len(ev)))
+			want = append(want, ev...)
+		}
+		if len(plain.Events) > 0 && !bytes.Equal(framed.Framed, want) {
+			t.Errorf("%+v: framed bytes differ from the plain page's events framed", o)
+		}
+		if len(plain.Events) == 0 && len(framed.Framed) != 0 && len(framed.Framed) != 100 {
+			t.Errorf("%+v: an empty framed page holds %d bytes", o, len(framed.Framed))
+		}
 	}
 }

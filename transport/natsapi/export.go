@@ -148,36 +148,46 @@ func (s *Server) eventsPage(ctx context.Context, p *authz.Principal, req micro.R
 	}
 	page, err := s.eng.EventsPage(ctx, dataset, p, vellum.EventsOptions{
 		To: to, ToSeq: r.ToSeq, After: r.After, MaxBytes: s.pageBytes(r.MaxBytes, false), Limit: r.Limit,
+		Framed: true, HeaderRoom: eventsHeaderRoom,
 	})
 	if err != nil {
 		return nil, err
 	}
 	// The page is a header line (JSON) followed by the events as the log
 	// stores them, each preceded by its length (uvarint): neither side
-	// encodes, escapes or parses the events' bytes.
-	head, err := marshal(eventsHeader{Dataset: page.Dataset, To: page.To, Head: page.Head, ACL: page.ACL, Count: len(page.Events), More: page.More})
+	// encodes, escapes or parses the events' bytes. The engine framed them
+	// after room for the header, which goes right in front of them.
+	head, err := marshal(eventsHeader{Dataset: page.Dataset, To: page.To, Head: page.Head, ACL: page.ACL, Count: page.Count, More: page.More})
 	if err != nil {
 		return nil, err
 	}
-	size := len(head) + 1
-	for _, ev := range page.Events {
-		size += len(binary.AppendUvarint(nil, uint64(len(ev)))) + len(ev)
+	framed := page.Framed
+	if len(framed) < eventsHeaderRoom {
+		framed = make([]byte, eventsHeaderRoom) // an empty page
+	}
+	events := framed[eventsHeaderRoom:]
+	var body []byte
+	if n := len(head) + 1; n <= eventsHeaderRoom {
+		body = framed[eventsHeaderRoom-n:]
+		copy(body, head)
+		body[len(head)] = '\n'
+	} else {
+		body = append(append(append(make([]byte, 0, n+len(events)), head...), '\n'), events...)
 	}
 	// The engine counts each event's length and framing against MaxBytes,
 	// which leaves room for the header: only a single event can be too
 	// large.
-	if max := s.nc.MaxPayload(); int64(size) > max {
+	if max := s.nc.MaxPayload(); int64(len(body)) > max {
 		return nil, &vellum.Error{Code: "documentTooLarge", Description: fmt.Sprintf(
-			"event %d needs a %d-byte message, more than the %d bytes the NATS server allows (raise its max_payload)", r.After+1, size, max)}
-	}
-	body := make([]byte, 0, size)
-	body = append(append(body, head...), '\n')
-	for _, ev := range page.Events {
-		body = binary.AppendUvarint(body, uint64(len(ev)))
-		body = append(body, ev...)
+			"event %d needs a %d-byte message, more than the %d bytes the NATS server allows (raise its max_payload)", r.After+1, len(body), max)}
 	}
 	return body, nil
 }
+
+// eventsHeaderRoom is the room the engine leaves in front of an events
+// page's framed events for its header line: enough for any header (a
+// dataset name is at most 64 characters), else the page is copied once more.
+const eventsHeaderRoom = 256
 
 // eventsHeader is the first line of an events page.
 type eventsHeader struct {
