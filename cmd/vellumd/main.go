@@ -31,6 +31,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/vellum-db/vellum"
 	"github.com/vellum-db/vellum/authz"
+	"github.com/vellum-db/vellum/cmd/vellumd/gcfloor"
 	"github.com/vellum-db/vellum/transport/natsapi"
 	"github.com/vellum-db/vellum/transport/natsauth"
 )
@@ -55,6 +56,8 @@ type config struct {
 	jetStream         bool
 	jetStreamReplicas int
 	natsPublisherURL  string
+
+	gcHeapFloorMiB int // see package gcfloor; 0 leaves the collector to GOGC
 }
 
 // shutdownTimeout bounds the wait for requests in flight at shutdown.
@@ -116,6 +119,7 @@ vellum_<dataset> (docs/jetstream.md).`,
 	f.BoolVar(&cfg.jetStream, "jetstream", true, "publish every committed transaction to the dataset's JetStream stream vellum_<dataset> (docs/jetstream.md)")
 	f.IntVar(&cfg.jetStreamReplicas, "jetstream-replicas", 1, "replicas of the event streams vellumd creates (3 on a JetStream cluster)")
 	f.StringVar(&cfg.natsPublisherURL, "nats-publisher-url", "", "with --nats-url: connect the event publisher to this URL (another NATS user) instead of --nats-url (docs/nats.md#external-nats)")
+	f.IntVar(&cfg.gcHeapFloorMiB, "gc-heap-floor-mib", gcfloor.DefaultFloor>>20, "keep the Go heap goal at least this many MiB, so that the garbage collector runs less often while the live heap is small (0: GOGC alone; docs/cli.md#memory-and-the-garbage-collector)")
 	cmd.MarkFlagsMutuallyExclusive("nats-listen", "nats-url")
 	return cmd
 }
@@ -127,6 +131,10 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 	if err != nil {
 		return err
 	}
+	if cfg.gcHeapFloorMiB < 0 {
+		return fmt.Errorf("--gc-heap-floor-mib %d: want 0 (off) or a number of MiB", cfg.gcHeapFloorMiB)
+	}
+	defer gcfloor.Start(uint64(cfg.gcHeapFloorMiB) << 20)()
 	var host string
 	var port int
 	if cfg.natsURL == "" {
@@ -253,7 +261,8 @@ func run(ctx context.Context, cfg config, stderr io.Writer, stopSignals func()) 
 		"admin_token_file", tokenPath,
 		"jwt", jwtMode(cfg),
 		"read_only", cfg.readOnly,
-		"jetstream", cfg.jetStream)
+		"jetstream", cfg.jetStream,
+		"gc_heap_floor_mib", cfg.gcHeapFloorMiB)
 
 	var runErr error
 	select {

@@ -107,6 +107,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"--nats-listen", "127.0.0.1:99999"}, "0 to 65535"},
 		{[]string{"--log-level", "loud"}, "--log-level"},
 		{[]string{"--log-format", "xml"}, "--log-format"},
+		{[]string{"--gc-heap-floor-mib", "-1"}, "--gc-heap-floor-mib"},
 		{[]string{"extra"}, "unknown command"},
 		{[]string{"--jwt-hs256-secret-file", short}, "at least 32"},
 		{[]string{"--jwt-hs256-secret-file", blank}, "only white space"},

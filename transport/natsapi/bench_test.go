@@ -3,6 +3,8 @@ package natsapi_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -13,18 +15,35 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/vellum-db/vellum"
+	"github.com/vellum-db/vellum/cmd/vellumd/gcfloor"
 	"github.com/vellum-db/vellum/transport/natsapi"
 )
 
 // benchClients is the number of concurrent clients, as in issue 5's target.
 const benchClients = 64
 
+// vellumdGC gives the process the garbage collector's setting that vellumd
+// runs with: its default heap floor (package gcfloor), or the floor in MiB
+// that VELLUM_BENCH_GC_FLOOR_MIB names (0: GOGC alone, as a library user
+// without the floor would have it). It reports the floor and returns the
+// function that restores the collector's setting.
+func vellumdGC(b *testing.B) func() {
+	floor := uint64(gcfloor.DefaultFloor)
+	if v, err := strconv.Atoi(os.Getenv("VELLUM_BENCH_GC_FLOOR_MIB")); err == nil && v >= 0 {
+		floor = uint64(v) << 20
+	}
+	b.ReportMetric(float64(floor>>20), "gc-floor-MiB")
+	return gcfloor.Start(floor)
+}
+
 // BenchmarkMutate measures durable single-mutation transactions per second
 // through the service from 64 concurrent clients, next to two baselines
 // measured in the same run: a bare NATS request/reply echo through the same
 // server, and JetStream publishing to a file stream with sync: always (each
 // message synced, as a transaction is) from 64 concurrent publishers on a
-// server of its own. It reports the rates and the ratios.
+// server of its own. It reports the rates and the ratios. The transactions
+// run with vellumd's garbage-collector setting (vellumdGC), as the daemon
+// would; the baselines with Go's default, as bare NATS would.
 func BenchmarkMutate(b *testing.B) {
 	f := newFixture(b)
 	f.mustCreateDataset(b, "bench")
@@ -50,6 +69,10 @@ func BenchmarkMutate(b *testing.B) {
 		return err
 	})
 	echoCPU := processCPU() - cpu
+	// The baselines run under Go's default collector, the transactions
+	// under vellumd's.
+	stopGC := vellumdGC(b)
+	defer stopGC()
 	var seq atomic.Int64
 	base := time.Now().UnixNano()
 	// One context for every call: ctxT would register a cleanup per call,
@@ -63,6 +86,7 @@ func BenchmarkMutate(b *testing.B) {
 		return err
 	})
 	txCPU := processCPU() - cpu
+	stopGC()
 	jsRate := jetStreamSyncAlwaysRate(b, payload)
 	b.StopTimer()
 	b.ReportMetric(txRate, "tx/s")
@@ -171,6 +195,7 @@ func BenchmarkMutateStream(b *testing.B) {
 		_, err := conns[2].Request("bench.echo", payload, 10*time.Second)
 		return err
 	})
+	defer vellumdGC(b)()
 	var seq atomic.Int64
 	base := time.Now().UnixNano()
 	txRate := run(b, b.N, func(i int64) error {

@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/vellum-db/vellum"
 	"github.com/vellum-db/vellum/authz"
+	"github.com/vellum-db/vellum/cmd/vellumd/gcfloor"
 	"github.com/vellum-db/vellum/transport/natsapi"
 )
 
@@ -103,6 +104,9 @@ func TestFanoutLoad(t *testing.T) {
 		t.Skip("the fan-out load test runs with " + fanoutRun + "=1 (go tool task load:fanout)")
 	}
 	shape := loadShape()
+	// The daemon's side runs with vellumd's garbage-collector setting, so
+	// that its CPU and RSS are the daemon's.
+	defer gcfloor.Start(gcfloor.DefaultFloor)()
 	ns := startNATS(t)
 	eng, err := vellum.Open(t.TempDir(), vellum.Options{})
 	if err != nil {
