@@ -27,7 +27,14 @@ const smallPayload = 32 << 10
 // one.
 func newPagingFixture(t *testing.T) (eng *vellum.Engine, admin, anon *natsapi.Client) {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true, MaxPayload: smallPayload})
+	return newPagingFixtureSize(t, smallPayload)
+}
+
+// newPagingFixtureSize is newPagingFixture with a NATS server whose
+// messages may be maxPayload bytes.
+func newPagingFixtureSize(t *testing.T, maxPayload int32) (eng *vellum.Engine, admin, anon *natsapi.Client) {
+	t.Helper()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoLog: true, NoSigs: true, MaxPayload: maxPayload})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,6 +174,61 @@ func TestExportAndReplayInPages(t *testing.T) {
 	}
 	if res.Events != 151 || res.HeadHash != direct.HeadHash || res.HeadHash == "" {
 		t.Errorf("replay over NATS %+v, direct %+v", res, direct)
+	}
+}
+
+// TestDefaultPageBytes checks that a page whose request names no size
+// holds at most DefaultPageBytes, even where messages may be much larger
+// (vellumd's embedded server allows 64 MiB), so that a client's work on a
+// page overlaps the transfer of the next, and that a request may ask for
+// larger pages.
+func TestDefaultPageBytes(t *testing.T) {
+	eng, admin, _ := newPagingFixtureSize(t, 16<<20)
+	ctx := ctxT(t)
+	if _, err := eng.CreateDataset(ctx, vellum.SystemPrincipal, "blog", "public"); err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("x", 1500)
+	for i := range 300 {
+		var muts []string
+		for j := range 10 {
+			muts = append(muts, fmt.Sprintf(`{"create":{"_id":"post-%d-%d","_type":"post","body":%q}}`, i, j, body))
+		}
+		if _, err := eng.Transact(ctx, "blog", vellum.SystemPrincipal, []byte(`{"mutations":[`+strings.Join(muts, ",")+`]}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventBytes := func(p *vellum.EventsPage) int {
+		n := 0
+		for _, ev := range p.Events {
+			n += len(ev)
+		}
+		return n
+	}
+	page, err := admin.EventsPage(ctx, "blog", natsapi.EventsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := eventBytes(page); n > natsapi.DefaultPageBytes || !page.More || n < natsapi.DefaultPageBytes/2 {
+		t.Errorf("a default events page holds %d bytes (more: %v), want at most %d and more to come", n, page.More, natsapi.DefaultPageBytes)
+	}
+	page, err = admin.EventsPage(ctx, "blog", natsapi.EventsRequest{MaxBytes: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := eventBytes(page); n <= 2<<20 || n > 4<<20 {
+		t.Errorf("an events page asked for 4 MiB holds %d bytes", n)
+	}
+	export, err := admin.ExportPage(ctx, "blog", natsapi.ExportRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range export.Documents {
+		n += len(d)
+	}
+	if n > natsapi.DefaultPageBytes || !export.More || n < natsapi.DefaultPageBytes/2 {
+		t.Errorf("a default export page holds %d bytes of documents (more: %v), want at most %d and more to come", n, export.More, natsapi.DefaultPageBytes)
 	}
 }
 
