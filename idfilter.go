@@ -25,12 +25,20 @@ import (
 // exists), and a scan adds those already stored; until the scan has
 // finished, absent answers false. A rebuild of the projections, which may
 // bring back documents from the log, starts the filter over (reset).
+//
+// Since ids are never removed, a workload that creates and deletes ever new
+// ids would grow the filter without bound; once the writer has added more
+// than twice as many ids as the scan found, plus idFilterSlack, the writer
+// starts it over (overgrown), which bounds it to about three times the
+// stored ids.
 type idFilter struct {
-	mu     sync.Mutex
-	layers []*bloom.BloomFilter
-	n      uint   // ids added to the last layer
-	ready  bool   // the scan of this generation has finished
-	gen    uint64 // incremented by reset
+	mu      sync.Mutex
+	layers  []*bloom.BloomFilter
+	n       uint   // ids added to the last layer
+	ready   bool   // the scan of this generation has finished
+	gen     uint64 // incremented by reset
+	scanned uint64 // ids the scan added
+	added   uint64 // ids the writer added since the reset
 }
 
 const (
@@ -40,13 +48,25 @@ const (
 	// idFilterFalsePositive is each layer's false-positive rate at its
 	// capacity: the share of new ids whose lookup is made anyway.
 	idFilterFalsePositive = 0.01
+	// idFilterSlack is how many ids the writer may add beyond twice the
+	// scanned ones before the filter is started over (overgrown).
+	idFilterSlack = 1 << 20
 )
 
 // add records that id is stored.
 func (f *idFilter) add(id string) {
 	f.mu.Lock()
 	f.addLocked(id)
+	f.added++
 	f.mu.Unlock()
+}
+
+// overgrown reports whether the writer has added so many ids since the
+// scan that the filter should be started over: most of them may be gone.
+func (f *idFilter) overgrown() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ready && f.added > 2*f.scanned+idFilterSlack
 }
 
 func (f *idFilter) addLocked(id string) {
@@ -80,6 +100,7 @@ func (f *idFilter) reset() uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.layers, f.n, f.ready = nil, 0, false
+	f.scanned, f.added = 0, 0
 	f.gen++
 	return f.gen
 }
@@ -98,6 +119,7 @@ func (f *idFilter) scan(ctx context.Context, gen uint64, ids func(ctx context.Co
 			for _, id := range pending {
 				f.addLocked(id)
 			}
+			f.scanned += uint64(len(pending))
 		}
 		f.mu.Unlock()
 		pending = pending[:0]

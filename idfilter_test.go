@@ -60,6 +60,25 @@ func TestIDFilter(t *testing.T) {
 		t.Error("a failed scan made the filter ready")
 	}
 
+	// The writer's additions beyond twice the scanned ids and the slack
+	// make the filter overgrown; a reset starts the count over.
+	gen = f.reset()
+	if err := f.scan(context.Background(), gen, sliceIDs("s1", "s2")); err != nil {
+		t.Fatal(err)
+	}
+	f.added = 2*2 + idFilterSlack
+	if f.overgrown() {
+		t.Error("overgrown at exactly twice the scanned ids plus the slack")
+	}
+	f.add("one-more")
+	if !f.overgrown() {
+		t.Error("not overgrown past twice the scanned ids plus the slack")
+	}
+	f.reset()
+	if f.overgrown() {
+		t.Error("overgrown right after a reset")
+	}
+
 	// Layers grow past the first one's capacity; every added id stays
 	// present and the share of false positives stays near the target.
 	gen = f.reset()
@@ -180,4 +199,24 @@ func TestIDFilterKeepsCreatesHonest(t *testing.T) {
 	waitIDFilter(t, e, "ds")
 	wantExists("lost")
 	wantExists("new")
+
+	// A filter the writer has grown too much is started over between
+	// groups, and stays honest.
+	dd.w.ids.mu.Lock()
+	gen := dd.w.ids.gen
+	dd.w.ids.added = 1 << 40
+	dd.w.ids.mu.Unlock()
+	mustTransact(t, e, "ds", `{"mutations":[{"create":{"_id":"after-overgrown","_type":"t"}}]}`)
+	dd.w.ids.mu.Lock()
+	regen := dd.w.ids.gen
+	dd.w.ids.mu.Unlock()
+	if regen == gen {
+		t.Error("an overgrown filter was not started over")
+	}
+	waitIDFilter(t, e, "ds")
+	if _, err := dd.w.submit(context.Background(), job{fn: func() error { return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	wantExists("old-7")
+	wantExists("after-overgrown")
 }

@@ -289,6 +289,13 @@ func (w *writer) writeLoop() {
 // runGroup runs j and whatever is queued behind it, up to the bounds of a
 // group, and hands the group on.
 func (w *writer) runGroup(j job) {
+	if w.ids.overgrown() {
+		// Between groups: once every earlier one is synced (and so shown
+		// by Pebble), a new scan sees every id written so far.
+		w.waitAllSynced()
+		w.waitVisible(false)
+		w.scanIDs()
+	}
 	w.startGroup()
 	for {
 		if j.fn != nil {
