@@ -206,6 +206,9 @@ func newWriter(ds *dataset, db *pebble.DB, seq uint64, hash [32]byte, last time.
 // on are added by the writer, those already stored by the scan.
 func (w *writer) scanIDs() {
 	gen := w.ids.reset()
+	if w.ds.e.readOnly {
+		return // nothing is ever created: the filter stays empty and unused
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.wg.Add(2)
 	go func() {
