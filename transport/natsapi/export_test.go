@@ -1,6 +1,7 @@
 package natsapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -230,6 +232,58 @@ func TestDefaultPageBytes(t *testing.T) {
 	if n > natsapi.DefaultPageBytes || !export.More || n < natsapi.DefaultPageBytes/2 {
 		t.Errorf("a default export page holds %d bytes of documents (more: %v), want at most %d and more to come", n, export.More, natsapi.DefaultPageBytes)
 	}
+}
+
+// TestEventsPagesConcurrently asks for many events pages at once, so that
+// the service reuses its page buffers across requests, and compares each
+// with the engine's own page of the same range.
+func TestEventsPagesConcurrently(t *testing.T) {
+	eng, admin, _ := newPagingFixtureSize(t, 1<<20)
+	ctx := ctxT(t)
+	if _, err := eng.CreateDataset(ctx, vellum.SystemPrincipal, "blog", "public"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		body := fmt.Sprintf(`{"mutations":[{"create":{"_id":"post-%d","_type":"post","body":%q}}]}`, i, strings.Repeat(string(rune('a'+i%26)), 200+i*13%900))
+		if _, err := eng.Transact(ctx, "blog", vellum.SystemPrincipal, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head, err := eng.Head("blog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for k := range 20 {
+				after := uint64((g*37 + k*11) % int(head))
+				limit := 1 + (g+k)%60
+				maxBytes := 4096 + (g*k%5)*8192
+				got, err := admin.EventsPage(ctx, "blog", natsapi.EventsRequest{ToSeq: head, After: after, Limit: limit, MaxBytes: maxBytes})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				want, err := eng.EventsPage(ctx, "blog", vellum.SystemPrincipal, vellum.EventsOptions{ToSeq: head, After: after, Limit: limit, MaxBytes: maxBytes})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(got.Events) != len(want.Events) || got.More != want.More {
+					t.Errorf("after %d, limit %d, %d bytes: %d events (more %v) over NATS, %d (more %v) from the engine", after, limit, maxBytes, len(got.Events), got.More, len(want.Events), want.More)
+					return
+				}
+				for i := range got.Events {
+					if !bytes.Equal(got.Events[i], want.Events[i]) {
+						t.Errorf("after %d, limit %d: event %d differs", after, limit, after+uint64(i)+1)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 func TestExportAndEventsErrors(t *testing.T) {
