@@ -6,8 +6,9 @@
 // megabytes, and with GOGC=100 the collector runs every few megabytes of
 // allocation (about 50 times a second under the mutation benchmark), each
 // cycle with its fixed costs and its assists on the request path. A floor
-// of 32 MiB makes cycles three to five times rarer for at most the floor's
-// worth of extra memory. A higher floor is not better: the allocations then
+// of 32 MiB makes cycles more than five times rarer (14 against 78 over
+// 50,000 transactions through the service) for at most the floor's worth
+// of extra memory. A higher floor is not better: the allocations then
 // walk through more memory than the caches hold (a bare NATS echo in the
 // same process cost 13-14 µs of CPU per request with GOGC=100, 15 with a
 // 16 MiB floor, 17 with 32 or 64 MiB, while a transaction gained most at
