@@ -165,9 +165,11 @@ func (e *Engine) EventsPage(ctx context.Context, name string, p *authz.Principal
 		}
 		if opts.Framed {
 			buf = binary.AppendUvarint(buf, uint64(len(v)))
+			buf = append(buf, v...)
+		} else {
+			buf = append(buf, v...)
+			ends = append(ends, len(buf))
 		}
-		buf = append(buf, v...)
-		ends = append(ends, len(buf))
 		size += len(v) + eventFraming
 		count++
 	}
