@@ -503,7 +503,11 @@ func StreamConfig(dataset string, replicas int) jetstream.StreamConfig {
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Replicas:    max(replicas, 1),
-		Duplicates:  2 * time.Minute,
+		// The server keeps every id of the window in memory (two minutes
+		// at 17,000 transactions/s: 700 MB more RSS than 20 s); the
+		// expected-last-sequence check already refuses duplicates, and
+		// the window covers retries within the acknowledgement timeout.
+		Duplicates:  2 * publishAckTimeout,
 		DenyDelete:  true,
 		DenyPurge:   true,
 		AllowDirect: true,
