@@ -110,7 +110,7 @@ func (f *idFilter) reset() uint64 {
 // which case absent keeps answering false: the filter is an optimisation,
 // never a source of truth. The ids are added in chunks, so that the writer
 // waits for the lock no longer than a chunk takes.
-func (f *idFilter) scan(ctx context.Context, gen uint64, ids func(ctx context.Context, fn func(id []byte) error) error) error {
+func (f *idFilter) scan(ctx context.Context, gen uint64, ids func(ctx context.Context, fn func(id string) error) error) error {
 	const chunk = 1024
 	var pending []string
 	flush := func() {
@@ -124,8 +124,8 @@ func (f *idFilter) scan(ctx context.Context, gen uint64, ids func(ctx context.Co
 		f.mu.Unlock()
 		pending = pending[:0]
 	}
-	err := ids(ctx, func(id []byte) error {
-		pending = append(pending, string(id))
+	err := ids(ctx, func(id string) error {
+		pending = append(pending, id)
 		if len(pending) == chunk {
 			flush()
 		}

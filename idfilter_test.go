@@ -12,10 +12,10 @@ import (
 )
 
 // sliceIDs is an id source for idFilter.scan.
-func sliceIDs(ids ...string) func(context.Context, func([]byte) error) error {
-	return func(ctx context.Context, fn func([]byte) error) error {
+func sliceIDs(ids ...string) func(context.Context, func(string) error) error {
+	return func(ctx context.Context, fn func(string) error) error {
 		for _, id := range ids {
-			if err := fn([]byte(id)); err != nil {
+			if err := fn(id); err != nil {
 				return err
 			}
 		}
@@ -53,7 +53,7 @@ func TestIDFilter(t *testing.T) {
 	}
 	// A failed scan leaves it not ready: lookups are made as before.
 	boom := errors.New("boom")
-	if err := f.scan(context.Background(), gen, func(context.Context, func([]byte) error) error { return boom }); !errors.Is(err, boom) {
+	if err := f.scan(context.Background(), gen, func(context.Context, func(string) error) error { return boom }); !errors.Is(err, boom) {
 		t.Fatalf("scan returned %v, want %v", err, boom)
 	}
 	if f.absent("x") {

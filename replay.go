@@ -83,7 +83,7 @@ type EventsPage struct {
 	Events [][]byte `json:"events"`
 	More   bool     `json:"more"`
 	// Framed holds the events when EventsOptions.Framed was set (see
-	// there); Count is then their number.
+	// there), nil for a page without events; Count is their number.
 	Framed []byte `json:"-"`
 	Count  int    `json:"-"`
 }
@@ -177,9 +177,6 @@ func (e *Engine) EventsPage(ctx context.Context, name string, p *authz.Principal
 		return nil, err
 	}
 	if opts.Framed {
-		if buf == nil {
-			buf = make([]byte, opts.HeaderRoom)
-		}
 		page.Framed, page.Count = buf, count
 		return page, nil
 	}

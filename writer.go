@@ -128,6 +128,8 @@ type writer struct {
 	syncs    chan *group
 	free     chan *pebble.Batch // synced group batches, reset for reuse
 	stop     chan struct{}
+	ctx      context.Context // ends with stop, for the writer's background scans
+	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	closeMu  sync.RWMutex // held for reading while a job is queued
@@ -187,6 +189,7 @@ func newWriter(ds *dataset, db *pebble.DB, seq uint64, hash [32]byte, last time.
 		recent:  map[string]*recentDoc{},
 		txids:   map[string]uint64{},
 	}
+	w.ctx, w.cancel = context.WithCancel(context.Background())
 	w.applied.Store(seq)
 	w.durable.Store(seq)
 	ch := make(chan struct{})
@@ -209,20 +212,10 @@ func (w *writer) scanIDs() {
 	if w.ds.e.readOnly {
 		return // nothing is ever created: the filter stays empty and unused
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w.wg.Add(2)
+	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		select {
-		case <-w.stop:
-		case <-ctx.Done():
-		}
-		cancel()
-	}()
-	go func() {
-		defer w.wg.Done()
-		defer cancel()
-		if err := w.ids.scan(ctx, gen, w.ds.store.IDs); err != nil && ctx.Err() == nil {
+		if err := w.ids.scan(w.ctx, gen, w.ds.store.IDs); err != nil && w.ctx.Err() == nil {
 			// Lookups are made as before; nothing is wrong but speed.
 			w.ds.e.logger.Warn("scanning document ids failed; creates look every id up", "dataset", w.ds.name, "err", err)
 		}
@@ -584,7 +577,7 @@ func (w *writer) close() {
 	w.closeMu.Lock()
 	w.closed = true
 	w.closeMu.Unlock()
-	w.stopOnce.Do(func() { close(w.stop) })
+	w.stopOnce.Do(func() { close(w.stop); w.cancel() })
 	w.wg.Wait()
 	for {
 		select {

@@ -78,9 +78,9 @@ func (t *tuner) arm() {
 	})
 }
 
-// Percent returns the GOGC that puts the next collection at
+// percent returns the GOGC that puts the next collection at
 // max(floor, live × (1 + base/100)).
-func Percent(live, floor uint64, base int) int {
+func percent(live, floor uint64, base int) int {
 	if live == 0 {
 		return maxPercent
 	}
@@ -101,7 +101,7 @@ func (t *tuner) adjust() {
 	if t.sample[0].Value.Kind() == metrics.KindUint64 {
 		live = t.sample[0].Value.Uint64()
 	}
-	debug.SetGCPercent(Percent(live, t.floor, t.base))
+	debug.SetGCPercent(percent(live, t.floor, t.base))
 }
 
 func (t *tuner) stop() {

@@ -20,8 +20,8 @@ func TestPercent(t *testing.T) {
 		{live: 100, floor: 64 * MiB, base: 100, want: maxPercent},
 		{live: 0, floor: 64 * MiB, base: 100, want: maxPercent},
 	} {
-		if got := Percent(c.live, c.floor, c.base); got != c.want {
-			t.Errorf("Percent(live %d, floor %d, base %d) = %d, want %d", c.live, c.floor, c.base, got, c.want)
+		if got := percent(c.live, c.floor, c.base); got != c.want {
+			t.Errorf("percent(live %d, floor %d, base %d) = %d, want %d", c.live, c.floor, c.base, got, c.want)
 		}
 	}
 }
