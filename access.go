@@ -79,8 +79,23 @@ func (d *dataset) loadPolicy() error {
 	for _, err := range errs {
 		d.e.logger.Warn("group document ignored", "dataset", d.name, "err", err)
 	}
-	d.policy.Store(pol)
+	d.setPolicy(pol)
 	return nil
+}
+
+// setPolicy makes pol the dataset's policy. The policy is stored before its
+// generation is counted, and policyNow reads them in the other order, so a
+// reader never pairs a generation with a policy older than it.
+func (d *dataset) setPolicy(pol *authz.Policy) {
+	d.policy.Store(pol)
+	d.policyGen.Add(1)
+}
+
+// policyNow returns the dataset's policy and its generation (the policy may
+// be newer than the generation says, never older).
+func (d *dataset) policyNow() (*authz.Policy, uint64) {
+	gen := d.policyGen.Load()
+	return d.policy.Load(), gen
 }
 
 // checker returns the access decisions of p in the dataset at time now.
@@ -270,7 +285,7 @@ func (e *Engine) SetDatasetACL(ctx context.Context, p *authz.Principal, name, ac
 		return DatasetInfo{}, err
 	}
 	d.info.ACL = acl // e.mu is held: Datasets reads info under it
-	d.policy.Store(d.policy.Load().WithACL(authz.ACL(acl)))
+	d.setPolicy(d.policy.Load().WithACL(authz.ACL(acl)))
 	e.access.changed()
 	e.logger.Info("dataset acl changed", "dataset", name, "acl", acl, "by", describe(p))
 	return d.info, nil

@@ -76,8 +76,12 @@ type dataset struct {
 	w     *writer
 
 	// policy is the dataset's access policy: its acl and group documents.
-	// The writer replaces it when a transaction changes a group.
-	policy atomic.Pointer[authz.Policy]
+	// The writer replaces it when a transaction changes a group, SetACL
+	// when the acl changes; each replacement (setPolicy) increments
+	// policyGen, so that listeners can tell an older policy from a newer
+	// one (policyNow).
+	policy    atomic.Pointer[authz.Policy]
+	policyGen atomic.Uint64
 
 	// rebuild is held exclusively while the projections are rebuilt and
 	// shared by reads, so no read sees a half-built projection. (Writes

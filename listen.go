@@ -568,6 +568,7 @@ type hub struct {
 	pos     uint64 // last commit handled
 	lastTx  string // its transaction id
 	pol     *authz.Policy
+	polGen  uint64 // pol's generation: the hub never moves to an older one
 	shares  map[string]*shareGroup
 	n       int // listeners attached
 	commits chan watched1
@@ -661,10 +662,11 @@ func (d *dataset) newHub(start position) *hub {
 	h := &hub{
 		d: d, stats: d.listenStats(), ctx: ctx, cancel: cancel,
 		signal: make(chan struct{}, 1),
-		pos:    pos, pol: d.policy.Load(), shares: map[string]*shareGroup{},
+		pos:    pos, shares: map[string]*shareGroup{},
 		commits: make(chan watched1, 64),
 		cache:   newVersionCache(4096),
 	}
+	h.pol, h.polGen = d.policyNow()
 	if pos > 0 {
 		if ev, err := d.log.Get(pos); err == nil {
 			h.lastTx = ev.TxID
@@ -719,12 +721,25 @@ func (h *hub) run() {
 			h.handle(wc.c)
 		case <-access:
 			access = h.d.e.AccessChanged()
-			h.switchAccess(h.d.policy.Load(), true)
+			h.accessChanged()
 		case <-h.signal:
 		case <-tick.C:
 			h.dropStopped()
 		}
 	}
+}
+
+// accessChanged handles the engine's signal that access changed: a group,
+// the acl or a token. The signal may come before the hub has handled the
+// commits that changed the policy, or after them; the hub takes the newer
+// of the policy it holds and the dataset's, never an older one, which would
+// show again what a later commit hid. Its listeners authenticate again.
+func (h *hub) accessChanged() {
+	pol, gen := h.d.policyNow()
+	if gen < h.polGen {
+		pol, gen = h.pol, h.polGen
+	}
+	h.switchAccess(pol, gen, true)
 }
 
 // retire removes the hub when it has no listener and none is joining.
@@ -886,12 +901,12 @@ func (h *hub) handle(c *Commit) {
 	}
 	h.pos = c.Event.Seq
 	h.lastTx = c.Event.TxID
-	target := c.Policy
+	target, gen := c.Policy, c.policyGen
 	if target == nil {
-		target = h.d.policy.Load()
+		target, gen = h.d.policyNow()
 	}
-	if target != h.pol {
-		h.switchAccess(target, false)
+	if gen > h.polGen {
+		h.switchAccess(target, gen, false)
 	}
 }
 
@@ -1259,7 +1274,7 @@ func (l *Listener) catchUp(hubPos uint64) {
 // switchAccess moves the hub to policy pol (and, with reauth, to the
 // principals its listeners' credentials give now), reconciling what every
 // listener sees.
-func (h *hub) switchAccess(pol *authz.Policy, reauth bool) {
+func (h *hub) switchAccess(pol *authz.Policy, gen uint64, reauth bool) {
 	h.stats.reconciles.Add(1)
 	old := h.pol
 	now := time.Now()
@@ -1382,7 +1397,7 @@ func (h *hub) switchAccess(pol *authz.Policy, reauth bool) {
 		}
 		ch.l.principal = ch.p
 	}
-	h.pol = pol
+	h.pol, h.polGen = pol, gen
 	h.cache.clear()
 	for i := range changes {
 		ch := &changes[i]

@@ -525,6 +525,43 @@ func TestListenAccessChanges(t *testing.T) {
 	}
 }
 
+// TestHubPolicyNeverGoesBack replays, step by step, the race that
+// TestListenAccessChanges lost about one run in twenty: the engine's
+// access signal reaches the hub after a grant and its revocation have both
+// been applied, but before the hub has handled their commits. The hub
+// takes the newest policy from the signal; the grant's commit, handled
+// next, carries an older policy, and the hub must not go back to it (it did,
+// and showed the document again, content and all, after its disappear).
+func TestHubPolicyNeverGoesBack(t *testing.T) {
+	e := privateEngine(t)
+	d, _ := e.dataset("blog")
+	h := d.newHub(position{seq: headSeq(t, e, "blog"), index: allEffects})
+	defer h.cancel()
+	grant := `{"mutations":[{"patch":{"id":"_.groups.readers","insert":{"after":"grants[-1]","items":[{"filter":"visibility == \"private\"","permissions":["read"]}]}}}]}`
+	revoke := readersGroup[:strings.Index(readersGroup, "create")] + `createOrReplace` + readersGroup[strings.Index(readersGroup, "create")+len("create"):]
+	mustTransact(t, e, "blog", grant)
+	granted, grantedGen := d.policyNow()
+	grantSeq := headSeq(t, e, "blog")
+	mustTransact(t, e, "blog", revoke)
+	revoked, revokedGen := d.policyNow()
+	if revokedGen <= grantedGen || revoked == granted {
+		t.Fatalf("policy generations %d then %d", grantedGen, revokedGen)
+	}
+
+	h.accessChanged() // the signal, ahead of both commits
+	if h.pol != revoked || h.polGen != revokedGen {
+		t.Fatalf("after the signal the hub holds generation %d, want %d", h.polGen, revokedGen)
+	}
+	ev, err := d.log.Get(grantSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.handle(&Commit{Dataset: "blog", Event: ev, Docs: make([]CommitDoc, len(ev.Effects)), Policy: granted, policyGen: grantedGen, Live: true})
+	if h.pol != revoked || h.polGen != revokedGen {
+		t.Errorf("the grant's commit moved the hub back to generation %d (want %d)", h.polGen, revokedGen)
+	}
+}
+
 // With Deliver, the fan-out hands events to the function, in order, and a
 // refusal ends the listener like a full buffer; Events only closes.
 func TestListenDeliver(t *testing.T) {

@@ -246,12 +246,13 @@ func (d *dataset) apply(w *writer, r *txRequest) (applied, *TxResult, error) {
 	}
 	if policy != nil {
 		// The next transaction is decided under the changed groups.
-		d.policy.Store(policy)
+		d.setPolicy(policy)
 	}
 	// The commit is made even when nobody watches yet: a watcher that
 	// starts before the group is synced waits for it live.
 	a := applied{policyChanged: policy != nil}
-	a.commit = &Commit{Dataset: d.name, Event: ev, Docs: make([]CommitDoc, len(out.Effects)), Policy: d.policy.Load(), Live: true}
+	a.commit = &Commit{Dataset: d.name, Event: ev, Docs: make([]CommitDoc, len(out.Effects)), Live: true}
+	a.commit.Policy, a.commit.policyGen = d.policyNow()
 	for i, eff := range out.Effects {
 		a.commit.Docs[i] = CommitDoc{ID: eff.ID, Before: eff.Before, After: eff.After, AfterJSON: docs[i]}
 	}

@@ -28,6 +28,9 @@ type Commit struct {
 	// Live is false when the commit was read back from the log rather than
 	// delivered as it happened.
 	Live bool
+	// policyGen is Policy's generation (dataset.policyGen), for listeners
+	// that must never go back to an older policy.
+	policyGen uint64
 }
 
 // CommitDoc is one document a commit changed: nil Before means it did not
